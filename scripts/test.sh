@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: fixtures, lints, services, tests. `.ci/run` calls this after installing
+# the system packages; on a developer machine with the packages present, run it directly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/gen-fixtures.sh
+
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+
+cargo test --all-targets 2>&1

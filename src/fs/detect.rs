@@ -1,0 +1,1 @@
+//! Filesystem detection by superblock magic.

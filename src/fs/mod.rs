@@ -1,0 +1,97 @@
+//! Filesystems inside a disk: detection by magic, and the `GuestFs` view that sealing works on.
+//!
+//! Guest paths are absolute, '/'-separated strings as seen from inside the guest ("/etc/ssh").
+//! An implementation must never resolve a guest path to anything outside the guest.
+
+pub mod detect;
+pub mod ext4;
+
+/// File type of a guest inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+/// lstat() of a guest path (symlinks are not followed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMeta {
+    pub kind: FileKind,
+    pub size: u64,
+    /// Permission bits and type bits as in st_mode.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    pub name: String,
+    pub kind: FileKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("corrupt filesystem: {0}")]
+    Corrupt(String),
+    #[error("unsupported filesystem: {0}")]
+    Unsupported(String),
+    #[error("{path}: {msg}")]
+    Path { path: String, msg: String },
+    #[error(transparent)]
+    Disk(#[from] crate::disk::DiskError),
+}
+
+impl FsError {
+    pub fn path(path: &str, msg: impl Into<String>) -> Self {
+        FsError::Path {
+            path: path.to_string(),
+            msg: msg.into(),
+        }
+    }
+}
+
+/// Read access to a guest filesystem: what a seal operation's `plan` needs.
+pub trait GuestFs {
+    /// lstat; `Ok(None)` when the path (or a parent) does not exist.
+    fn metadata(&self, path: &str) -> Result<Option<FileMeta>, FsError>;
+    /// Entries of a directory, without "." and "..", sorted by name.
+    fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>, FsError>;
+    /// Whole content of a regular file; errors if it is larger than `limit` bytes.
+    fn read_file(&self, path: &str, limit: u64) -> Result<Vec<u8>, FsError>;
+    /// Target of a symlink.
+    fn read_link(&self, path: &str) -> Result<String, FsError>;
+}
+
+/// Write access: what the seal executor and customize steps need.
+pub trait GuestFsMut: GuestFs {
+    /// Remove a file, symlink or special file (not a directory).
+    fn remove_file(&mut self, path: &str) -> Result<(), FsError>;
+    /// Remove an empty directory.
+    fn remove_dir(&mut self, path: &str) -> Result<(), FsError>;
+    /// Cut a regular file to zero length, keeping inode, owner and mode.
+    fn truncate(&mut self, path: &str) -> Result<(), FsError>;
+    /// Replace a regular file's content, keeping owner and mode; create it with `mode`,
+    /// uid 0 and gid 0 if it does not exist (the parent must exist).
+    fn write_file(&mut self, path: &str, data: &[u8], mode: u32) -> Result<(), FsError>;
+    /// Flush everything to the underlying storage.
+    fn flush(&mut self) -> Result<(), FsError>;
+}
+
+/// Join a guest directory and a name.
+pub fn join(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}

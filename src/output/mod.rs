@@ -1,0 +1,1 @@
+//! Output writers: sparse raw and streaming qcow2, with hashes computed while writing.

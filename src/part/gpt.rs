@@ -1,0 +1,1 @@
+//! GUID partition tables, through the `gpt` crate.

@@ -1,0 +1,1 @@
+//! MBR partition tables, through `mbrman` (probed after GPT).

@@ -1,0 +1,1 @@
+//! Progress reporting: a bar on a terminal, plain periodic lines otherwise, nothing when quiet.

@@ -1,0 +1,1 @@
+//! Build recipes (TOML) and running them.

@@ -1,0 +1,1 @@
+//! Sparsify: turn free filesystem blocks and unpartitioned space into holes.

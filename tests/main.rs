@@ -1,0 +1,3 @@
+//! One integration-test binary; each module tests one area against real tools and fixtures.
+
+mod util;
