@@ -6,6 +6,17 @@
 pub mod detect;
 pub mod ext4;
 
+/// The operating system found on a root filesystem (from os-release).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OsInfo {
+    /// `ID=` (debian, ubuntu, fedora, rhel, ...).
+    pub id: String,
+    /// `ID_LIKE=` split on spaces.
+    pub id_like: Vec<String>,
+    pub version_id: String,
+    pub pretty_name: String,
+}
+
 /// File type of a guest inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

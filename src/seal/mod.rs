@@ -1,23 +1,12 @@
 //! Sealing: a registry of small named operations, each planning a list of actions on a
 //! `GuestFs`; one executor applies a plan, so `--dry-run` prints exactly what a run does.
 
-use crate::fs::{FsError, GuestFs};
+use crate::fs::{FsError, GuestFs, OsInfo};
 
 pub mod ops;
 pub mod plan;
 
 pub use plan::{Action, PlannedAction};
-
-/// The operating system found on a root filesystem (from os-release).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct OsInfo {
-    /// `ID=` (debian, ubuntu, fedora, rhel, ...).
-    pub id: String,
-    /// `ID_LIKE=` split on spaces.
-    pub id_like: Vec<String>,
-    pub version_id: String,
-    pub pretty_name: String,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
