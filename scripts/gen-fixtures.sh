@@ -9,6 +9,7 @@ mkdir -p "$out"
 export CLOUDSEAL_FIXTURES=$out
 for script in scripts/fixtures/*.sh; do
     group=$(basename "$script" .sh)
+    [ "$group" = lib ] && continue
     stamp=$out/.$group.stamp
     if [ -f "$stamp" ] && [ "$stamp" -nt "$script" ] && [ "$stamp" -nt scripts/fixtures/lib.sh ]; then
         continue

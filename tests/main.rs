@@ -1,3 +1,4 @@
 //! One integration-test binary; each module tests one area against real tools and fixtures.
 
+mod fixtures;
 mod util;
