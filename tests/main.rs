@@ -1,4 +1,5 @@
 //! One integration-test binary; each module tests one area against real tools and fixtures.
 
+mod ext4;
 mod fixtures;
 mod util;

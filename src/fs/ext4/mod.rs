@@ -1,1 +1,10 @@
 //! ext2/3/4: reads through ext4-view, edits through the system libext2fs (a small C shim).
+//!
+//! `ffi` holds the only `unsafe` code of cloudseal (declarations for shim.c and a safe handle);
+//! `edit` is the libext2fs-backed `GuestFs`/`GuestFsMut` used by `seal` and `sparsify`.
+
+mod edit;
+mod ffi;
+
+pub use edit::{ByteRange, Ext4Error, Ext4Fs};
+pub use ffi::SuperInfo;
