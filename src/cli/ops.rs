@@ -1,14 +1,45 @@
-//! `cloudseal ops`.
+//! `cloudseal ops`: the sealing operations, their defaults and summaries.
 
 use std::process::ExitCode;
 
 use clap::Args;
 
+use cloudseal::seal::ops::REGISTRY;
+
 use super::GlobalArgs;
 
 #[derive(Args, Debug)]
-pub struct OpsArgs {}
+pub struct OpsArgs {
+    /// Print JSON: [{"name", "default", "summary"}].
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_g: &GlobalArgs, _a: OpsArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`cloudseal ops` is not implemented yet")
+#[derive(serde::Serialize)]
+struct OpRow {
+    name: &'static str,
+    default: bool,
+    summary: &'static str,
+}
+
+pub fn run(_g: &GlobalArgs, a: OpsArgs) -> anyhow::Result<ExitCode> {
+    let rows: Vec<OpRow> = REGISTRY
+        .iter()
+        .map(|op| OpRow {
+            name: op.name(),
+            default: op.default_enabled(),
+            summary: op.summary(),
+        })
+        .collect();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    for r in &rows {
+        let star = if r.default { '*' } else { ' ' };
+        println!("{:width$} {star} {}", r.name, r.summary);
+    }
+    println!("\n* = enabled by default; choose with --operations, --enable, --disable");
+    Ok(ExitCode::SUCCESS)
 }

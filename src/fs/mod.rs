@@ -4,6 +4,7 @@
 //! An implementation must never resolve a guest path to anything outside the guest.
 
 pub mod detect;
+pub mod dir;
 pub mod ext4;
 
 /// The operating system found on a root filesystem (from os-release).

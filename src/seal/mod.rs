@@ -3,10 +3,17 @@
 
 use crate::fs::{FsError, GuestFs, OsInfo};
 
+pub mod exec;
 pub mod ops;
+mod overlay;
 pub mod plan;
+pub mod report;
+pub mod select;
 
+pub use exec::apply;
 pub use plan::{Action, PlannedAction};
+pub use report::Report;
+pub use select::Selection;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
@@ -16,8 +23,8 @@ pub enum SealError {
         #[source]
         source: FsError,
     },
-    #[error("unknown operation {0:?} (see `cloudseal ops`)")]
-    UnknownOp(String),
+    #[error("unknown operation(s) {} (see `cloudseal ops`)", quoted(.0))]
+    UnknownOp(Vec<String>),
     #[error(transparent)]
     Fs(#[from] FsError),
 }
@@ -45,4 +52,45 @@ pub trait SealOp: Sync {
         os: &OsInfo,
         opts: &SealOptions,
     ) -> Result<Vec<Action>, FsError>;
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Plan every selected operation, in registry order. Each operation plans against the guest
+/// as the actions before it leave it, so edits of one file compose and nothing is planned
+/// twice: the plan printed by `--dry-run` is exactly what [`apply`] does.
+pub fn plan_all(
+    fs: &dyn GuestFs,
+    os: &OsInfo,
+    selection: &Selection,
+    opts: &SealOptions,
+) -> Result<Vec<PlannedAction>, SealError> {
+    let mut out = Vec::new();
+    let mut overlay = overlay::Overlay::new(fs);
+    for op in selection.resolve()? {
+        let actions = op
+            .plan(&overlay, os, opts)
+            .map_err(|source| SealError::Op {
+                op: op.name(),
+                source,
+            })?;
+        for action in actions {
+            // An operation that planned twice under one tree: keep the first.
+            if !matches!(action, Action::Report { .. }) && overlay.is_gone(action.path()) {
+                continue;
+            }
+            overlay.record(&action);
+            out.push(PlannedAction {
+                op: op.name(),
+                action,
+            });
+        }
+    }
+    Ok(out)
 }

@@ -1,11 +1,199 @@
 //! The registry of sealing operations, one file per group.
+//!
+//! Names and defaults follow virt-sysprep 1.48 for every operation that acts on files of a
+//! Linux guest; the extra ones (cloud-init-state, static-ip, systemd-credential-secret,
+//! user-app-state) cover what virt-sysprep leaves behind on cloud images.
 
-use super::SealOp;
+use crate::fs::{FsError, GuestFs, OsInfo};
 
-/// Every operation, in the order they run.
-pub static REGISTRY: &[&dyn SealOp] = &[];
+use super::{Action, SealOp, SealOptions};
+
+pub mod cloud_init;
+pub mod dhcp;
+pub mod home;
+pub mod hwaddr;
+pub mod identity;
+pub mod keyfile;
+pub mod logs;
+pub mod misc;
+pub mod net;
+pub mod netplan;
+pub mod paths;
+pub mod pkg;
+pub mod spool;
+pub mod ssh;
+
+pub mod tmp;
+
+/// An operation that only removes what some globs match (most of virt-sysprep's).
+pub struct GlobOp {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub default: bool,
+    /// Every match is removed, a directory with everything below it.
+    pub trees: &'static [&'static str],
+    /// Matches are removed when they are not directories (virt-sysprep's `rm` globs).
+    pub files: &'static [&'static str],
+}
+
+impl SealOp for GlobOp {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn summary(&self) -> &'static str {
+        self.summary
+    }
+    fn default_enabled(&self) -> bool {
+        self.default
+    }
+    fn plan(
+        &self,
+        fs: &dyn GuestFs,
+        _os: &OsInfo,
+        _opts: &SealOptions,
+    ) -> Result<Vec<Action>, FsError> {
+        let mut v = paths::remove_globs(fs, self.trees)?;
+        v.extend(paths::remove_file_globs(fs, self.files)?);
+        Ok(paths::sorted(v))
+    }
+}
+
+/// Every operation, in the order they run: identity first, then network, state, logs, user
+/// files, caches and spools; the ones off by default last.
+pub static REGISTRY: &[&dyn SealOp] = &[
+    &ssh::SSH_HOSTKEYS,
+    &identity::MachineId,
+    &identity::RANDOM_SEED,
+    &identity::CREDENTIAL_SECRET,
+    &net::UDEV_PERSISTENT_NET,
+    &net::NetNmconn,
+    &hwaddr::NetHwaddr,
+    &net::NetHostname,
+    &dhcp::DHCP_CLIENT_STATE,
+    &dhcp::DHCP_SERVER_STATE,
+    &cloud_init::CloudInitState,
+    &logs::Logfiles,
+    &logs::PacctLog,
+    &logs::CRASH_DATA,
+    &logs::ABRT_DATA,
+    &home::BASH_HISTORY,
+    &home::USER_APP_STATE,
+    &ssh::SSH_USERDIR,
+    &tmp::TmpFiles,
+    &home::BackupFiles,
+    &pkg::PackageManagerCache,
+    &pkg::RPM_DB,
+    &pkg::YUM_UUID,
+    &spool::MAIL_SPOOL,
+    &spool::CronSpool,
+    &misc::UTMP,
+    &misc::BLKID_TAB,
+    &misc::PAM_DATA,
+    &misc::PASSWD_BACKUPS,
+    &misc::DOVECOT_DATA,
+    &misc::IPA_CLIENT,
+    &misc::KERBEROS_HOSTKEYTAB,
+    &misc::PUPPET_DATA_LOG,
+    &misc::RH_SUBSCRIPTION_MANAGER,
+    &misc::RHN_SYSTEMID,
+    &misc::SAMBA_DB_LOG,
+    &misc::SMOLT_UUID,
+    &misc::SSSD_DB_LOG,
+    &misc::CA_CERTIFICATES,
+    &misc::FIREWALL_RULES,
+    &misc::FlagReconfiguration,
+    &misc::KERBEROS_DATA,
+];
 
 /// Look an operation up by name.
 pub fn find(name: &str) -> Option<&'static dyn SealOp> {
     REGISTRY.iter().copied().find(|op| op.name() == name)
+}
+
+/// Red Hat family (where virt-sysprep's net-nmconn and a few others act).
+pub fn is_redhat_family(os: &OsInfo) -> bool {
+    const RH: &[&str] = &[
+        "fedora",
+        "rhel",
+        "centos",
+        "rocky",
+        "almalinux",
+        "ol",
+        "scientific",
+        "redhat-based",
+    ];
+    RH.contains(&os.id.as_str()) || os.id_like.iter().any(|l| RH.contains(&l.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn names_are_unique_kebab_case_with_summaries() {
+        let mut seen = BTreeSet::new();
+        for op in REGISTRY {
+            assert!(seen.insert(op.name()), "duplicate {}", op.name());
+            assert!(
+                op.name()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{}",
+                op.name()
+            );
+            assert!(!op.summary().is_empty() && !op.summary().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn defaults_match_virt_sysprep() {
+        // virt-sysprep 1.48 --list-operations: the file operations off by default.
+        for off in [
+            "ca-certificates",
+            "firewall-rules",
+            "flag-reconfiguration",
+            "kerberos-data",
+        ] {
+            assert!(!find(off).expect(off).default_enabled(), "{off}");
+        }
+        for on in [
+            "abrt-data",
+            "backup-files",
+            "bash-history",
+            "blkid-tab",
+            "crash-data",
+            "cron-spool",
+            "dhcp-client-state",
+            "dhcp-server-state",
+            "dovecot-data",
+            "ipa-client",
+            "kerberos-hostkeytab",
+            "logfiles",
+            "machine-id",
+            "mail-spool",
+            "net-hostname",
+            "net-hwaddr",
+            "net-nmconn",
+            "pacct-log",
+            "package-manager-cache",
+            "pam-data",
+            "passwd-backups",
+            "puppet-data-log",
+            "rh-subscription-manager",
+            "rhn-systemid",
+            "rpm-db",
+            "samba-db-log",
+            "smolt-uuid",
+            "ssh-hostkeys",
+            "ssh-userdir",
+            "sssd-db-log",
+            "tmp-files",
+            "udev-persistent-net",
+            "utmp",
+            "yum-uuid",
+        ] {
+            assert!(find(on).expect(on).default_enabled(), "{on}");
+        }
+    }
 }

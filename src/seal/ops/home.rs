@@ -1,0 +1,81 @@
+//! bash-history, user-app-state, backup-files: what users leave in their homes and editors
+//! leave next to files.
+
+use crate::fs::{FileKind, FsError, GuestFs, OsInfo};
+use crate::seal::{Action, SealOp, SealOptions};
+
+use super::{GlobOp, paths};
+
+pub static BASH_HISTORY: GlobOp = GlobOp {
+    name: "bash-history",
+    summary: "Remove the bash history in the guest",
+    default: true,
+    trees: &[],
+    files: &["~/.bash_history"],
+};
+
+pub static USER_APP_STATE: GlobOp = GlobOp {
+    name: "user-app-state",
+    summary: "Remove other histories and editor state in homes (.lesshst, .viminfo, ...)",
+    default: true,
+    trees: &[],
+    files: &[
+        "~/.lesshst",
+        "~/.viminfo",
+        "~/.viminfo.tmp",
+        "~/.zsh_history",
+        "~/.history",
+        "~/.sh_history",
+        "~/.ash_history",
+        "~/.local/share/fish/fish_history",
+        "~/.python_history",
+        "~/.mysql_history",
+        "~/.psql_history",
+        "~/.sqlite_history",
+        "~/.rediscli_history",
+        "~/.node_repl_history",
+        "~/.wget-hsts",
+        "~/.xsession-errors",
+        "~/.local/share/recently-used.xbel",
+        "~/.sudo_as_admin_successful",
+    ],
+};
+
+/// Where backup-files looks (virt-sysprep's list for Linux).
+const BACKUP_DIRS: &[&str] = &["/etc", "/root", "/srv", "/tmp", "/var"];
+const BACKUP_GLOBS: &[&str] = &["*.bak", "*~"];
+
+pub struct BackupFiles;
+
+impl SealOp for BackupFiles {
+    fn name(&self) -> &'static str {
+        "backup-files"
+    }
+    fn summary(&self) -> &'static str {
+        "Remove editor backup files from the guest"
+    }
+    fn default_enabled(&self) -> bool {
+        true
+    }
+    fn plan(
+        &self,
+        fs: &dyn GuestFs,
+        _os: &OsInfo,
+        _opts: &SealOptions,
+    ) -> Result<Vec<Action>, FsError> {
+        let mut v = Vec::new();
+        for dir in BACKUP_DIRS {
+            paths::walk(fs, dir, &mut |p, k| {
+                let name = p.rsplit('/').next().unwrap_or(p);
+                if k == FileKind::File && BACKUP_GLOBS.iter().any(|g| paths::name_matches(g, name))
+                {
+                    v.push(Action::Remove {
+                        path: p.to_string(),
+                    });
+                }
+                Ok(())
+            })?;
+        }
+        Ok(paths::sorted(v))
+    }
+}

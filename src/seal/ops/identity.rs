@@ -1,0 +1,84 @@
+//! machine-id, random-seed, systemd-credential-secret.
+
+use crate::fs::{FileKind, FsError, GuestFs, OsInfo};
+use crate::seal::{Action, SealOp, SealOptions};
+
+use super::GlobOp;
+use super::paths;
+
+/// machine-id: by default leave /etc/machine-id empty, as Debian and Ubuntu cloud images ship
+/// it (systemd makes a new id at boot; machine-id(5): not a first boot). With
+/// `machine_id_uninitialized`, write `uninitialized` (the next boot is a first boot). The dbus
+/// copy is removed, or systemd would fall back to it. Never a new fixed id.
+pub struct MachineId;
+
+const ETC_MACHINE_ID: &str = "/etc/machine-id";
+const DBUS_MACHINE_ID: &str = "/var/lib/dbus/machine-id";
+const UNINITIALIZED: &[u8] = b"uninitialized\n";
+
+impl SealOp for MachineId {
+    fn name(&self) -> &'static str {
+        "machine-id"
+    }
+    fn summary(&self) -> &'static str {
+        "Empty /etc/machine-id (or write `uninitialized`) and remove the dbus copy"
+    }
+    fn default_enabled(&self) -> bool {
+        true
+    }
+    fn plan(
+        &self,
+        fs: &dyn GuestFs,
+        _os: &OsInfo,
+        opts: &SealOptions,
+    ) -> Result<Vec<Action>, FsError> {
+        let mut v = Vec::new();
+        if let Some(meta) = fs.metadata(ETC_MACHINE_ID)? {
+            if meta.kind == FileKind::File {
+                if opts.machine_id_uninitialized {
+                    if fs.read_file(ETC_MACHINE_ID, 4096)? != UNINITIALIZED {
+                        v.push(Action::Write {
+                            path: ETC_MACHINE_ID.into(),
+                            content: UNINITIALIZED.to_vec(),
+                            note: "set to `uninitialized`: the next boot is a first boot".into(),
+                        });
+                    }
+                } else if meta.size > 0 {
+                    v.push(Action::Truncate {
+                        path: ETC_MACHINE_ID.into(),
+                    });
+                }
+            }
+        }
+        // A symlink (Debian's dbus links it to /etc/machine-id) holds no id of its own.
+        if paths::kind(fs, DBUS_MACHINE_ID)? == Some(FileKind::File) {
+            v.push(Action::Remove {
+                path: DBUS_MACHINE_ID.into(),
+            });
+        }
+        Ok(v)
+    }
+}
+
+pub static RANDOM_SEED: GlobOp = GlobOp {
+    name: "random-seed",
+    summary: "Remove the saved random seeds, so clones do not share one",
+    default: true,
+    trees: &[],
+    files: &[
+        "/var/lib/systemd/random-seed",
+        "/var/lib/urandom/random-seed",
+        "/var/lib/random-seed",
+        "/boot/efi/loader/random-seed",
+        "/efi/loader/random-seed",
+        "/boot/loader/random-seed",
+    ],
+};
+
+pub static CREDENTIAL_SECRET: GlobOp = GlobOp {
+    name: "systemd-credential-secret",
+    summary: "Remove the host key systemd-creds encrypts credentials with",
+    default: true,
+    trees: &[],
+    files: &["/var/lib/systemd/credential.secret"],
+};

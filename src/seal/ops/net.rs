@@ -1,0 +1,89 @@
+//! udev-persistent-net, net-nmconn, net-hostname.
+
+use crate::fs::{FsError, GuestFs, OsInfo};
+use crate::seal::{Action, SealOp, SealOptions};
+
+use super::hwaddr::{IFCFG_GLOBS, NM_GLOBS, config_files};
+use super::keyfile::{drop_keys, removed_note};
+use super::{GlobOp, is_redhat_family, paths};
+
+pub static UDEV_PERSISTENT_NET: GlobOp = GlobOp {
+    name: "udev-persistent-net",
+    summary: "Remove udev persistent net rules",
+    default: true,
+    trees: &[],
+    files: &["/etc/udev/rules.d/70-persistent-net.rules"],
+};
+
+/// net-nmconn: as in virt-sysprep, only on Red Hat-family guests (elsewhere the keyfiles are
+/// usually deliberate configuration; net-hwaddr still strips their MACs).
+pub struct NetNmconn;
+
+impl SealOp for NetNmconn {
+    fn name(&self) -> &'static str {
+        "net-nmconn"
+    }
+    fn summary(&self) -> &'static str {
+        "Remove system-local NetworkManager connection profiles (keyfiles)"
+    }
+    fn default_enabled(&self) -> bool {
+        true
+    }
+    fn plan(
+        &self,
+        fs: &dyn GuestFs,
+        os: &OsInfo,
+        _opts: &SealOptions,
+    ) -> Result<Vec<Action>, FsError> {
+        if !is_redhat_family(os) {
+            return Ok(Vec::new());
+        }
+        paths::remove_file_globs(
+            fs,
+            &["/etc/NetworkManager/system-connections/*.nmconnection"],
+        )
+    }
+}
+
+/// net-hostname: HOSTNAME and DHCP_HOSTNAME in ifcfg files (virt-sysprep), and the
+/// `dhcp-hostname` a NetworkManager keyfile sends, on every distribution.
+pub struct NetHostname;
+
+impl SealOp for NetHostname {
+    fn name(&self) -> &'static str {
+        "net-hostname"
+    }
+    fn summary(&self) -> &'static str {
+        "Remove HOSTNAME and DHCP_HOSTNAME in network interface configuration"
+    }
+    fn default_enabled(&self) -> bool {
+        true
+    }
+    fn plan(
+        &self,
+        fs: &dyn GuestFs,
+        _os: &OsInfo,
+        _opts: &SealOptions,
+    ) -> Result<Vec<Action>, FsError> {
+        let mut v = Vec::new();
+        for (globs, keys) in [
+            (IFCFG_GLOBS, &["HOSTNAME", "DHCP_HOSTNAME"][..]),
+            (NM_GLOBS, &["dhcp-hostname"][..]),
+        ] {
+            for p in config_files(fs, globs)? {
+                let Some(text) = paths::read_text(fs, &p)? else {
+                    continue;
+                };
+                let (new, d) = drop_keys(&text, &|_, k| keys.contains(&k));
+                if !d.is_empty() {
+                    v.push(Action::Write {
+                        path: p,
+                        content: new.into_bytes(),
+                        note: removed_note(&d),
+                    });
+                }
+            }
+        }
+        Ok(paths::sorted(v))
+    }
+}

@@ -1,0 +1,199 @@
+//! Netplan YAML: line edits that keep comments and layout, checked by parsing the result.
+
+use serde_json::Value;
+
+use super::hwaddr::ETHERNET_GLOB;
+use super::keyfile;
+
+/// One YAML line: indentation and the content without a trailing comment.
+struct Line<'a> {
+    raw: &'a str,
+    indent: usize,
+    body: &'a str,
+}
+
+fn parse_lines(text: &str) -> Vec<Line<'_>> {
+    keyfile::lines(text)
+        .into_iter()
+        .map(|raw| {
+            let content = raw.trim_end_matches(['\n', '\r']);
+            let indent = content.len() - content.trim_start_matches(' ').len();
+            let mut body = content.trim();
+            // A comment starts at " #" outside quotes; MACs and netplan values hold no '#'.
+            if body.starts_with('#') {
+                body = "";
+            } else if let Some(i) = body.find(" #") {
+                body = body[..i].trim_end();
+            }
+            Line { raw, indent, body }
+        })
+        .collect()
+}
+
+/// Index of the mapping key that owns line `i` (nearest earlier line indented less).
+fn parent(ls: &[Line<'_>], i: usize) -> Option<usize> {
+    (0..i)
+        .rev()
+        .find(|&j| !ls[j].body.is_empty() && ls[j].indent < ls[i].indent)
+}
+
+/// Lines below `p` that belong to it (more indented), not counting blanks and comments.
+fn children(ls: &[Line<'_>], p: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    for (j, l) in ls.iter().enumerate().skip(p + 1) {
+        if l.body.is_empty() {
+            continue;
+        }
+        if l.indent <= ls[p].indent {
+            break;
+        }
+        out.push(j);
+    }
+    out
+}
+
+fn newline_of(raw: &str) -> &str {
+    if raw.ends_with("\r\n") {
+        "\r\n"
+    } else if raw.ends_with('\n') {
+        "\n"
+    } else {
+        ""
+    }
+}
+
+/// Remove every `macaddress:` key. In a `match:` it held alone, it becomes
+/// `name: "e*"`, so the interface is still matched. Returns `Ok(None)` when there is no MAC,
+/// `Err(why)` when the file cannot be edited safely (it is then left alone and reported).
+pub fn drop_macaddress(text: &str) -> Result<Option<(String, String)>, String> {
+    if !text.contains("macaddress") {
+        return Ok(None);
+    }
+    parse(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    let ls = parse_lines(text);
+    let mut replace: Vec<Option<String>> = vec![None; ls.len()];
+    let mut notes = Vec::new();
+    for (i, l) in ls.iter().enumerate() {
+        let nl = newline_of(l.raw);
+        let pad = " ".repeat(l.indent);
+        if let Some(value) = l.body.strip_prefix("macaddress:") {
+            if value.trim().is_empty() {
+                return Err("a macaddress value not on its own line".into());
+            }
+            let in_match = parent(&ls, i).is_some_and(|p| ls[p].body == "match:");
+            let alone = in_match
+                && parent(&ls, i).is_some_and(|p| children(&ls, p).iter().all(|&c| c == i));
+            if alone {
+                replace[i] = Some(format!("{pad}name: \"{ETHERNET_GLOB}\"{nl}"));
+                notes.push(format!("match on macaddress now name \"{ETHERNET_GLOB}\""));
+            } else {
+                replace[i] = Some(String::new());
+                notes.push("removed macaddress".to_string());
+            }
+        } else if let Some(flow) = l.body.strip_prefix("match:") {
+            let flow = flow.trim();
+            if !flow.contains("macaddress") {
+                continue;
+            }
+            let inner = flow
+                .strip_prefix('{')
+                .and_then(|f| f.strip_suffix('}'))
+                .ok_or("a match: that is neither a block nor a one-line {...}")?;
+            let kept: Vec<&str> = inner
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty() && !item.starts_with("macaddress"))
+                .collect();
+            let items = if kept.is_empty() {
+                notes.push(format!("match on macaddress now name \"{ETHERNET_GLOB}\""));
+                format!("name: \"{ETHERNET_GLOB}\"")
+            } else {
+                notes.push("removed macaddress".to_string());
+                kept.join(", ")
+            };
+            let key_at = l.raw.find("match:").unwrap_or(0);
+            replace[i] = Some(format!("{}match: {{{items}}}{nl}", &l.raw[..key_at]));
+        }
+    }
+    if replace.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let mut out = String::with_capacity(text.len());
+    for (l, r) in ls.iter().zip(&replace) {
+        out.push_str(r.as_deref().unwrap_or(l.raw));
+    }
+    let doc = parse(&out).map_err(|e| format!("the edit would not parse: {e}"))?;
+    check(&doc)?;
+    notes.dedup();
+    Ok(Some((out, notes.join("; "))))
+}
+
+fn parse(text: &str) -> Result<Value, String> {
+    serde_saphyr::from_str::<Value>(text).map_err(|e| e.to_string())
+}
+
+/// The edited document holds no macaddress and no empty match.
+fn check(v: &Value) -> Result<(), String> {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                if k == "macaddress" {
+                    return Err("a macaddress is left after the edit".into());
+                }
+                if k == "match" && child.as_object().is_none_or(|o| o.is_empty()) {
+                    return Err("a match: would be left empty".into());
+                }
+                check(child)?;
+            }
+            Ok(())
+        }
+        Value::Array(a) => a.iter().try_for_each(check),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn match_with_only_a_mac_gets_a_name_pattern() {
+        let text = "network:\n  ethernets:\n    eth0:\n      match:\n        macaddress: \"52:54:00:12:34:56\"  # nic\n      set-name: eth0\n      dhcp4: true\n";
+        let (out, note) = drop_macaddress(text).unwrap().unwrap();
+        assert_eq!(
+            out,
+            "network:\n  ethernets:\n    eth0:\n      match:\n        name: \"e*\"\n      set-name: eth0\n      dhcp4: true\n"
+        );
+        assert!(note.contains("name"));
+    }
+
+    #[test]
+    fn match_with_a_driver_keeps_the_driver() {
+        let text = "network:\n  ethernets:\n    id0:\n      match:\n        driver: virtio_net\n        macaddress: aa:bb:cc:dd:ee:ff\n      macaddress: 02:00:00:00:00:01\n";
+        let (out, _) = drop_macaddress(text).unwrap().unwrap();
+        assert_eq!(
+            out,
+            "network:\n  ethernets:\n    id0:\n      match:\n        driver: virtio_net\n"
+        );
+    }
+
+    #[test]
+    fn flow_match() {
+        let text = "network:\n  ethernets:\n    e:\n      match: {macaddress: \"aa:bb:cc:dd:ee:ff\"}\n      dhcp4: yes\n";
+        let (out, _) = drop_macaddress(text).unwrap().unwrap();
+        assert!(out.contains("      match: {name: \"e*\"}\n"), "{out}");
+        let text = "network:\n  ethernets:\n    e:\n      match: {driver: ixgbe, macaddress: \"aa:bb:cc:dd:ee:ff\"}\n";
+        let (out, _) = drop_macaddress(text).unwrap().unwrap();
+        assert!(out.contains("      match: {driver: ixgbe}\n"), "{out}");
+    }
+
+    #[test]
+    fn no_mac_no_edit_and_bad_yaml_is_refused() {
+        assert!(
+            drop_macaddress("network:\n  version: 2\n")
+                .unwrap()
+                .is_none()
+        );
+        assert!(drop_macaddress("network: [\n  macaddress: x\n").is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! What a run changed, per operation: serializable for `--json`, and a human rendering.
+
+use std::fmt;
+
+use super::plan::{Action, PlannedAction};
+
+/// What was done to one path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    Removed,
+    RemovedTree,
+    Emptied,
+    Truncated,
+    Written,
+    /// Found and reported, not changed.
+    Reported,
+}
+
+impl ChangeKind {
+    pub fn for_action(a: &Action) -> ChangeKind {
+        match a {
+            Action::Remove { .. } => ChangeKind::Removed,
+            Action::RemoveTree { .. } => ChangeKind::RemovedTree,
+            Action::EmptyDir { .. } => ChangeKind::Emptied,
+            Action::Truncate { .. } => ChangeKind::Truncated,
+            Action::Write { .. } => ChangeKind::Written,
+            Action::Report { .. } => ChangeKind::Reported,
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            ChangeKind::Removed => "removed",
+            ChangeKind::RemovedTree => "removed tree",
+            ChangeKind::Emptied => "emptied",
+            ChangeKind::Truncated => "truncated",
+            ChangeKind::Written => "rewrote",
+            ChangeKind::Reported => "found",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Change {
+    pub path: String,
+    pub change: ChangeKind,
+    /// Entries removed (a tree or a directory's content counts every entry; a file is 1).
+    pub entries: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OpReport {
+    pub op: &'static str,
+    pub changes: Vec<Change>,
+}
+
+/// Per operation, in the order they ran, the paths changed (operations that changed nothing
+/// are listed with no changes, so the report shows what ran).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    pub ops: Vec<OpReport>,
+}
+
+impl Report {
+    /// Start an entry for every operation (call in run order).
+    pub fn start_op(&mut self, op: &'static str) {
+        if !self.ops.iter().any(|o| o.op == op) {
+            self.ops.push(OpReport {
+                op,
+                changes: Vec::new(),
+            });
+        }
+    }
+
+    pub fn record(&mut self, op: &'static str, change: Change) {
+        self.start_op(op);
+        if let Some(o) = self.ops.iter_mut().find(|o| o.op == op) {
+            o.changes.push(change);
+        }
+    }
+
+    /// Every path changed (not only reported), in run order.
+    pub fn changed_paths(&self) -> Vec<&str> {
+        self.ops
+            .iter()
+            .flat_map(|o| o.changes.iter())
+            .filter(|c| c.change != ChangeKind::Reported)
+            .map(|c| c.path.as_str())
+            .collect()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for o in &self.ops {
+            if o.changes.is_empty() {
+                writeln!(f, "{}: nothing to do", o.op)?;
+                continue;
+            }
+            for c in &o.changes {
+                write!(f, "{}: {} {}", o.op, c.change.verb(), c.path)?;
+                if matches!(c.change, ChangeKind::RemovedTree | ChangeKind::Emptied) {
+                    write!(f, " ({} entries)", c.entries)?;
+                }
+                if let Some(n) = &c.note {
+                    write!(f, ": {n}")?;
+                }
+                writeln!(f)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for PlannedAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = match &self.action {
+            Action::Remove { .. } => "remove",
+            Action::RemoveTree { .. } => "remove tree",
+            Action::EmptyDir { .. } => "empty",
+            Action::Truncate { .. } => "truncate",
+            Action::Write { .. } => "rewrite",
+            Action::Report { .. } => "report",
+        };
+        write!(f, "{}: {verb} {}", self.op, self.action.path())?;
+        match &self.action {
+            Action::Write { note, .. } | Action::Report { note, .. } => write!(f, ": {note}"),
+            _ => Ok(()),
+        }
+    }
+}

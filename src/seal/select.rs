@@ -1,0 +1,120 @@
+//! Which operations run: virt-sysprep's `--operations` semantics, plus `--enable`/`--disable`.
+//!
+//! `--operations a,b,-c` (and its virt-sysprep alias `--enable`): the first one starts from
+//! an empty set, later ones change the set built so far; `defaults` and `all` name the default
+//! and all operations, a leading `-` removes. `--disable a,b` removes from the set so far, or
+//! from the defaults when nothing was chosen yet. No option at all: the defaults.
+
+use std::collections::BTreeSet;
+
+use super::SealError;
+use super::SealOp;
+use super::ops::REGISTRY;
+
+/// virt-sysprep operations that are not file operations: removing one is a no-op, asking for
+/// one is an error.
+pub const NOT_FILE_OPS: &[&str] = &[
+    "customize",
+    "script",
+    "fs-uuids",
+    "lvm-uuids",
+    "lvm-system-devices",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Operations(String),
+    Disable(String),
+}
+
+/// An ordered list of selection options, resolved against the registry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    steps: Vec<Step>,
+}
+
+impl Selection {
+    /// The default operations.
+    pub fn defaults() -> Self {
+        Self::default()
+    }
+
+    /// `--operations LIST` (also `--enable LIST`, as in virt-sysprep).
+    pub fn operations(mut self, list: &str) -> Self {
+        self.steps.push(Step::Operations(list.to_string()));
+        self
+    }
+
+    /// `--enable LIST`: the same as `--operations` (virt-sysprep's older name for it).
+    pub fn enable(self, list: &str) -> Self {
+        self.operations(list)
+    }
+
+    /// `--disable LIST`: remove from the set so far (the defaults when none yet).
+    pub fn disable(mut self, list: &str) -> Self {
+        self.steps.push(Step::Disable(list.to_string()));
+        self
+    }
+
+    /// The selected operations in registry order.
+    pub fn resolve(&self) -> Result<Vec<&'static dyn SealOp>, SealError> {
+        let all: Vec<&'static str> = REGISTRY.iter().map(|op| op.name()).collect();
+        let defaults: Vec<&'static str> = REGISTRY
+            .iter()
+            .filter(|op| op.default_enabled())
+            .map(|op| op.name())
+            .collect();
+        let mut unknown: Vec<String> = Vec::new();
+        let mut state: Option<BTreeSet<&'static str>> = None;
+        for step in &self.steps {
+            let (list, base_is_defaults) = match step {
+                Step::Operations(l) => (l, false),
+                Step::Disable(l) => (l, true),
+            };
+            let mut set = state.take().unwrap_or_else(|| {
+                if base_is_defaults {
+                    defaults.iter().copied().collect()
+                } else {
+                    BTreeSet::new()
+                }
+            });
+            for item in list.split(',').map(str::trim) {
+                let (remove, name) = match (step, item.strip_prefix('-')) {
+                    (Step::Disable(_), _) => (true, item),
+                    (Step::Operations(_), Some(n)) => (true, n),
+                    (Step::Operations(_), None) => (false, item),
+                };
+                let names: Vec<&'static str> = match name {
+                    "all" => all.clone(),
+                    "defaults" => defaults.clone(),
+                    n => match all.iter().find(|a| **a == n) {
+                        Some(a) => vec![*a],
+                        None if remove && NOT_FILE_OPS.contains(&n) => vec![],
+                        None => {
+                            unknown.push(n.to_string());
+                            vec![]
+                        }
+                    },
+                };
+                for n in names {
+                    if remove {
+                        set.remove(n);
+                    } else {
+                        set.insert(n);
+                    }
+                }
+            }
+            state = Some(set);
+        }
+        if !unknown.is_empty() {
+            unknown.dedup();
+            return Err(SealError::UnknownOp(unknown));
+        }
+        let chosen: BTreeSet<&str> = state.unwrap_or_else(|| defaults.iter().copied().collect());
+        Ok(REGISTRY
+            .iter()
+            .copied()
+            .filter(|op| chosen.contains(op.name()))
+            .collect())
+    }
+}
