@@ -2,4 +2,5 @@
 
 mod ext4;
 mod fixtures;
+mod seal_ops;
 mod util;

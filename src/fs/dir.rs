@@ -299,8 +299,12 @@ impl GuestFsMut for DirFs {
     }
 
     fn flush(&mut self) -> Result<(), FsError> {
-        syncfs(self.root.as_fd())
-            .map_err(|e| io_err(format!("syncing {}", self.root_path.display()), e))
+        // syncfs needs a real descriptor, not the O_PATH one of the root.
+        let ctx = || format!("syncing {}", self.root_path.display());
+        let fd = self
+            .open_in_root(".", OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+            .map_err(|e| io_err(ctx(), e))?;
+        syncfs(fd.as_fd()).map_err(|e| io_err(ctx(), e))
     }
 }
 

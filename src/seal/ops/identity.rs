@@ -33,21 +33,21 @@ impl SealOp for MachineId {
         opts: &SealOptions,
     ) -> Result<Vec<Action>, FsError> {
         let mut v = Vec::new();
-        if let Some(meta) = fs.metadata(ETC_MACHINE_ID)? {
-            if meta.kind == FileKind::File {
-                if opts.machine_id_uninitialized {
-                    if fs.read_file(ETC_MACHINE_ID, 4096)? != UNINITIALIZED {
-                        v.push(Action::Write {
-                            path: ETC_MACHINE_ID.into(),
-                            content: UNINITIALIZED.to_vec(),
-                            note: "set to `uninitialized`: the next boot is a first boot".into(),
-                        });
-                    }
-                } else if meta.size > 0 {
-                    v.push(Action::Truncate {
+        // Missing already means a first boot; a symlinked one is not ours to change.
+        let meta = fs.metadata(ETC_MACHINE_ID)?;
+        if let Some(meta) = meta.filter(|m| m.kind == FileKind::File) {
+            if opts.machine_id_uninitialized {
+                if fs.read_file(ETC_MACHINE_ID, 4096)? != UNINITIALIZED {
+                    v.push(Action::Write {
                         path: ETC_MACHINE_ID.into(),
+                        content: UNINITIALIZED.to_vec(),
+                        note: "set to `uninitialized`: the next boot is a first boot".into(),
                     });
                 }
+            } else if meta.size > 0 {
+                v.push(Action::Truncate {
+                    path: ETC_MACHINE_ID.into(),
+                });
             }
         }
         // A symlink (Debian's dbus links it to /etc/machine-id) holds no id of its own.

@@ -32,11 +32,9 @@ pub fn drop_keys(text: &str, drop: &dyn Fn(Option<&str>, &str) -> bool) -> (Stri
     for line in lines(text) {
         if let Some(s) = section_of(line) {
             section = Some(s);
-        } else if let Some(k) = key_of(line) {
-            if drop(section, k) {
-                dropped.push(k.to_string());
-                continue;
-            }
+        } else if let Some(k) = key_of(line).filter(|k| drop(section, k)) {
+            dropped.push(k.to_string());
+            continue;
         }
         out.push_str(line);
     }
