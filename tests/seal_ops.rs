@@ -346,6 +346,80 @@ fn net_nmconn_only_on_red_hat_family() {
 }
 
 #[test]
+fn static_ip_is_reported_and_switched_on_request() {
+    let t = tempdir();
+    let r = t.path();
+    let np = "/etc/netplan/01-static.yaml";
+    let files = [
+        (
+            np,
+            "network:\n  ethernets:\n    ens3:\n      addresses: [192.0.2.10/24]\n      gateway4: 192.0.2.1\n      nameservers:\n        addresses: [192.0.2.53]\n",
+        ),
+        (
+            "/etc/sysconfig/network-scripts/ifcfg-eth0",
+            "DEVICE=eth0\nBOOTPROTO=static\nIPADDR=192.0.2.10\nNETMASK=255.255.255.0\n",
+        ),
+        (
+            "/etc/network/interfaces",
+            "iface eth0 inet static\n  address 192.0.2.10/24\n",
+        ),
+        (
+            "/etc/systemd/network/10-eth0.network",
+            "[Match]\nName=eth0\n\n[Network]\nAddress=192.0.2.10/24\n",
+        ),
+        (
+            "/etc/NetworkManager/system-connections/eth0.nmconnection",
+            "[ipv4]\nmethod=manual\naddress1=192.0.2.10/24\n",
+        ),
+        (
+            "/etc/netplan/02-dhcp.yaml",
+            "network:\n  ethernets:\n    ens4:\n      dhcp4: true\n",
+        ),
+    ];
+    put(r, &files);
+    let before = snapshot(r);
+    let p = plan_op(r, "static-ip");
+    assert_eq!(p.len(), 5, "{p:#?}");
+    assert!(p.iter().all(|a| matches!(a.action, Action::Report { .. })));
+    apply(r, &p);
+    assert_eq!(snapshot(r), before, "reporting changes nothing");
+
+    let opts = SealOptions {
+        static_ip_to_dhcp: true,
+        ..Default::default()
+    };
+    let p = plan(r, &Selection::defaults().operations("static-ip"), &opts);
+    assert_eq!(p.len(), 5, "{p:#?}");
+    assert!(p.iter().all(|a| matches!(a.action, Action::Write { .. })));
+    apply(r, &p);
+    let doc: serde_json::Value = serde_saphyr::from_str(&read(r, np)).expect("netplan parses");
+    assert_eq!(doc["network"]["ethernets"]["ens3"]["dhcp4"], true);
+    assert!(doc["network"]["ethernets"]["ens3"]["addresses"].is_null());
+    assert_eq!(
+        doc["network"]["ethernets"]["ens3"]["nameservers"]["addresses"][0],
+        "192.0.2.53"
+    );
+    assert_eq!(
+        read(r, "/etc/sysconfig/network-scripts/ifcfg-eth0"),
+        "DEVICE=eth0\nBOOTPROTO=dhcp\n"
+    );
+    assert_eq!(read(r, "/etc/network/interfaces"), "iface eth0 inet dhcp\n");
+    assert_eq!(
+        read(r, "/etc/systemd/network/10-eth0.network"),
+        "[Match]\nName=eth0\n\n[Network]\nDHCP=yes\n"
+    );
+    assert_eq!(
+        read(
+            r,
+            "/etc/NetworkManager/system-connections/eth0.nmconnection"
+        ),
+        "[ipv4]\nmethod=auto\n"
+    );
+    // Nothing static is left to report.
+    assert!(plan_op(r, "static-ip").is_empty());
+}
+
+#[test]
 fn logfiles_removes_listed_and_empties_the_rest() {
     let t = tempdir();
     let r = t.path();

@@ -22,6 +22,7 @@ pub mod paths;
 pub mod pkg;
 pub mod spool;
 pub mod ssh;
+pub mod static_ip;
 
 pub mod tmp;
 
@@ -69,6 +70,7 @@ pub static REGISTRY: &[&dyn SealOp] = &[
     &net::NetNmconn,
     &hwaddr::NetHwaddr,
     &net::NetHostname,
+    &static_ip::StaticIp,
     &dhcp::DHCP_CLIENT_STATE,
     &dhcp::DHCP_SERVER_STATE,
     &cloud_init::CloudInitState,

@@ -197,3 +197,141 @@ mod tests {
         assert!(drop_macaddress("network: [\n  macaddress: x\n").is_err());
     }
 }
+
+/// Interface sections whose `addresses:` are static addresses (not nameservers').
+const DEVICE_KINDS: &[&str] = &[
+    "ethernets:",
+    "bonds:",
+    "bridges:",
+    "vlans:",
+    "wifis:",
+    "modems:",
+    "tunnels:",
+    "vrfs:",
+];
+
+/// The interface ids (lines) that hold static `addresses:`.
+fn static_interfaces(ls: &[Line<'_>]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for (i, l) in ls.iter().enumerate() {
+        if !l.body.starts_with("addresses:") {
+            continue;
+        }
+        let Some(id) = parent(ls, i) else { continue };
+        if parent(ls, id).is_some_and(|k| DEVICE_KINDS.contains(&ls[k].body)) && !out.contains(&id)
+        {
+            out.push(id);
+        }
+    }
+    out
+}
+
+fn id_name(l: &Line<'_>) -> String {
+    l.body
+        .trim_end_matches(':')
+        .trim_matches(['"', '\''])
+        .to_string()
+}
+
+/// Interfaces configured with static addresses, for the report.
+pub fn static_ids(text: &str) -> Vec<String> {
+    let ls = parse_lines(text);
+    static_interfaces(&ls)
+        .iter()
+        .map(|&i| id_name(&ls[i]))
+        .collect()
+}
+
+/// Switch every interface with static `addresses:` to `dhcp4: true`, dropping its addresses
+/// and gateway4/gateway6 (routes stay). `Err(why)` when it cannot be done safely.
+pub fn static_to_dhcp(text: &str) -> Result<Option<(String, String)>, String> {
+    parse(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    let ls = parse_lines(text);
+    let ids = static_interfaces(&ls);
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let mut replace: Vec<Option<String>> = vec![None; ls.len()];
+    for &id in &ids {
+        let kids = children(&ls, id);
+        let Some(&first) = kids.first() else { continue };
+        let step = ls[first].indent;
+        let pad = " ".repeat(step);
+        let mut dhcp_done = false;
+        let mut first_drop = None;
+        for &k in kids.iter().filter(|&&k| ls[k].indent == step) {
+            let key = ls[k].body.split(':').next().unwrap_or("");
+            match key {
+                "addresses" | "gateway4" | "gateway6" => {
+                    first_drop.get_or_insert(k);
+                    replace[k] = Some(String::new());
+                    for c in children(&ls, k) {
+                        replace[c] = Some(String::new());
+                    }
+                    // Blank and comment lines inside the dropped block go too.
+                    let end = children(&ls, k).last().copied().unwrap_or(k);
+                    for r in replace.iter_mut().take(end + 1).skip(k) {
+                        r.get_or_insert_with(String::new);
+                    }
+                }
+                "dhcp4" => {
+                    replace[k] = Some(format!("{pad}dhcp4: true{}", newline_of(ls[k].raw)));
+                    dhcp_done = true;
+                }
+                _ => {}
+            }
+        }
+        if let Some(k) = first_drop.filter(|_| !dhcp_done) {
+            replace[k] = Some(format!("{pad}dhcp4: true{}", newline_of(ls[k].raw)));
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    for (l, r) in ls.iter().zip(&replace) {
+        out.push_str(r.as_deref().unwrap_or(l.raw));
+    }
+    parse(&out).map_err(|e| format!("the edit would not parse: {e}"))?;
+    if !static_interfaces(&parse_lines(&out)).is_empty() {
+        return Err("static addresses left after the edit".into());
+    }
+    let names: Vec<String> = ids.iter().map(|&i| id_name(&ls[i])).collect();
+    Ok(Some((
+        out,
+        format!(
+            "switched {} from static addresses to DHCP",
+            names.join(", ")
+        ),
+    )))
+}
+
+#[cfg(test)]
+mod static_tests {
+    use super::*;
+
+    #[test]
+    fn static_to_dhcp_keeps_nameservers_and_routes() {
+        let text = "network:\n  version: 2\n  ethernets:\n    eth0:\n      addresses:\n        - 192.0.2.10/24\n      gateway4: 192.0.2.1\n      nameservers:\n        addresses: [192.0.2.53]\n      routes:\n        - to: 198.51.100.0/24\n          via: 192.0.2.254\n";
+        assert_eq!(static_ids(text), ["eth0"]);
+        let (out, _) = static_to_dhcp(text).unwrap().unwrap();
+        assert_eq!(
+            out,
+            "network:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n      nameservers:\n        addresses: [192.0.2.53]\n      routes:\n        - to: 198.51.100.0/24\n          via: 192.0.2.254\n"
+        );
+        let doc = parse(&out).unwrap();
+        assert_eq!(doc["network"]["ethernets"]["eth0"]["dhcp4"], true);
+    }
+
+    #[test]
+    fn existing_dhcp4_false_is_flipped() {
+        let text = "network:\n  ethernets:\n    eth0:\n      dhcp4: false\n      addresses: [192.0.2.10/24]\n";
+        let (out, _) = static_to_dhcp(text).unwrap().unwrap();
+        assert_eq!(
+            out,
+            "network:\n  ethernets:\n    eth0:\n      dhcp4: true\n"
+        );
+        assert!(
+            static_to_dhcp("network:\n  ethernets:\n    e:\n      dhcp4: true\n")
+                .unwrap()
+                .is_none()
+        );
+    }
+}
