@@ -569,6 +569,72 @@ fn histories_use_passwd_homes() {
 }
 
 #[test]
+fn user_account_removes_login_accounts_but_kept_ones_and_root() {
+    let t = tempdir();
+    let r = t.path();
+    put(
+        r,
+        &[
+            (
+                "/etc/passwd",
+                "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\ndebian:x:1000:1000::/home/debian:/bin/bash\nann:x:1001:1001::/home/ann:/bin/bash\nodd:x:1002:1002::/:/bin/sh\nnobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\n",
+            ),
+            (
+                "/etc/shadow",
+                "root:*:1::::::\ndebian:!:1::::::\nann:!:1::::::\nodd:!:1::::::\n",
+            ),
+            (
+                "/etc/group",
+                "root:x:0:\nsudo:x:27:debian,ann\ndebian:x:1000:\nann:x:1001:\nodd:x:1002:\n",
+            ),
+            ("/etc/gshadow", "sudo:*::debian,ann\ndebian:!::\nann:!::\n"),
+            ("/etc/subuid", "debian:100000:65536\nann:165536:65536\n"),
+            ("/home/debian/notes", "x"),
+            ("/home/ann/notes", "x"),
+            ("/var/mail/debian", "mail"),
+            ("/root/.profile", "x"),
+        ],
+    );
+    let opts = SealOptions {
+        keep_user_accounts: vec!["ann".into()],
+        ..Default::default()
+    };
+    assert!(
+        plan(r, &Selection::defaults(), &opts)
+            .iter()
+            .all(|a| a.op != "user-account"),
+        "off by default"
+    );
+    let p = plan(r, &Selection::defaults().operations("user-account"), &opts);
+    assert_eq!(
+        paths(&p),
+        [
+            "/etc/group",
+            "/etc/gshadow",
+            "/etc/passwd",
+            "/etc/shadow",
+            "/etc/subuid",
+            "/home/debian",
+            "/var/mail/debian"
+        ]
+    );
+    apply(r, &p);
+    assert_eq!(
+        read(r, "/etc/passwd"),
+        "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\nann:x:1001:1001::/home/ann:/bin/bash\nnobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\n"
+    );
+    assert_eq!(
+        read(r, "/etc/group"),
+        "root:x:0:\nsudo:x:27:ann\nann:x:1001:\n"
+    );
+    assert_eq!(read(r, "/etc/gshadow"), "sudo:*::ann\nann:!::\n");
+    assert_eq!(read(r, "/etc/subuid"), "ann:165536:65536\n");
+    assert!(
+        exists(r, "/home/ann/notes") && exists(r, "/root/.profile") && !exists(r, "/home/debian")
+    );
+}
+
+#[test]
 fn cron_spool_keeps_and_resets_seq() {
     let t = tempdir();
     let r = t.path();
@@ -656,7 +722,8 @@ fn selection_semantics() {
             "ca-certificates",
             "firewall-rules",
             "flag-reconfiguration",
-            "kerberos-data"
+            "kerberos-data",
+            "user-account"
         ]
     );
     // A later --operations changes the set so far.

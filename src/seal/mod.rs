@@ -36,6 +36,10 @@ pub struct SealOptions {
     pub machine_id_uninitialized: bool,
     /// Rewrite static IP configuration to DHCP instead of only reporting it.
     pub static_ip_to_dhcp: bool,
+    /// user-account: remove only these accounts (all login accounts when empty).
+    pub remove_user_accounts: Vec<String>,
+    /// user-account: never remove these accounts.
+    pub keep_user_accounts: Vec<String>,
 }
 
 /// One named sealing operation.

@@ -25,6 +25,7 @@ pub mod ssh;
 pub mod static_ip;
 
 pub mod tmp;
+pub mod users;
 
 /// An operation that only removes what some globs match (most of virt-sysprep's).
 pub struct GlobOp {
@@ -105,6 +106,7 @@ pub static REGISTRY: &[&dyn SealOp] = &[
     &misc::FIREWALL_RULES,
     &misc::FlagReconfiguration,
     &misc::KERBEROS_DATA,
+    &users::UserAccount,
 ];
 
 /// Look an operation up by name.
@@ -156,6 +158,7 @@ mod tests {
             "firewall-rules",
             "flag-reconfiguration",
             "kerberos-data",
+            "user-account",
         ] {
             assert!(!find(off).expect(off).default_enabled(), "{off}");
         }
