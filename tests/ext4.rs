@@ -64,6 +64,18 @@ fn mkfs(dir: &Path, tree: &Path, fstype: &str, opts: &[&str], offset: u64) -> Pa
             .arg("16M")
             .env("E2FSPROGS_FAKE_TIME", "1700000000"),
     );
+    // mke2fs -d writes linear directories: let e2fsck -D index the big one (htree).
+    let st = run(Command::new("e2fsck").arg("-fyD").arg(&fs)).status;
+    assert!(
+        matches!(st.code(), Some(0 | 1)),
+        "e2fsck -fyD {}: {st}",
+        fs.display()
+    );
+    let htree = run_ok(Command::new("debugfs").args(["-R", "htree /many"]).arg(&fs));
+    assert!(
+        htree.contains("Root node dump"),
+        "/many is not an htree directory"
+    );
     if offset == 0 {
         return fs;
     }
