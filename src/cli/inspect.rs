@@ -1,14 +1,301 @@
-//! `cloudseal inspect`.
+//! `cloudseal inspect`: what is in an image, and which host-specific state sealing would remove.
+//!
+//! The host state is not a list of paths of its own: it is every default-enabled sealing
+//! operation's plan (plus cloud-init-state and net-hwaddr) run on the read-only root
+//! filesystem, grouped by operation. The JSON form is documented in docs/inspect-json.md.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use anyhow::{Context, bail};
 use clap::Args;
+use serde::Serialize;
 
 use super::GlobalArgs;
+use cloudseal::disk::{self, BlockDev, ImageFormat, Slice};
+use cloudseal::fs::detect::{self, FsInfo, FsKind};
+use cloudseal::fs::os::{self, Root};
+use cloudseal::fs::{GuestFs, OsInfo};
+use cloudseal::part::{self, Partition, TableKind};
+use cloudseal::seal::{SealOptions, ops::REGISTRY};
+
+/// Reported whether or not they are enabled by default: they are what cloud images keep.
+const ALWAYS_REPORTED: &[&str] = &["cloud-init-state", "net-hwaddr"];
+
+/// Version of the JSON output; bumped only on incompatible changes.
+const SCHEMA: u32 = 1;
 
 #[derive(Args, Debug)]
-pub struct InspectArgs {}
+pub struct InspectArgs {
+    /// Disk image (raw or qcow2, detected by content).
+    pub image: PathBuf,
+    /// Print JSON (schema in docs/inspect-json.md) instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_g: &GlobalArgs, _a: InspectArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`cloudseal inspect` is not implemented yet")
+#[derive(Serialize)]
+struct Report {
+    schema: u32,
+    image: String,
+    format: ImageFormat,
+    virtual_size: u64,
+    allocated_size: u64,
+    partition_table: TableReport,
+    partitions: Vec<PartReport>,
+    /// Partition number of the root filesystem.
+    root: Option<u32>,
+    os: Option<OsInfo>,
+    host_state: Vec<OpState>,
+}
+
+#[derive(Serialize)]
+struct TableReport {
+    kind: TableKind,
+    disk_id: String,
+    notes: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct PartReport {
+    #[serde(flatten)]
+    partition: Partition,
+    filesystem: FsInfo,
+}
+
+#[derive(Serialize)]
+struct OpState {
+    op: &'static str,
+    summary: &'static str,
+    paths: Vec<String>,
+}
+
+pub fn run(_g: &GlobalArgs, a: InspectArgs) -> anyhow::Result<ExitCode> {
+    let report = inspect(&a.image)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", human(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inspect(path: &std::path::Path) -> anyhow::Result<Report> {
+    let name = path.display().to_string();
+    let dev: Arc<dyn BlockDev> = Arc::from(
+        disk::open_image(path, &disk::OpenOptions::default())
+            .with_context(|| format!("opening {name}"))?,
+    );
+    let allocated_size = dev
+        .allocated_bytes()
+        .with_context(|| format!("measuring {name}"))?;
+    let table =
+        part::read_table(&*dev).with_context(|| format!("reading the partitions of {name}"))?;
+
+    let mut parts = Vec::with_capacity(table.partitions.len());
+    for p in &table.partitions {
+        let slice = Slice::new(&*dev, p.start, p.size)
+            .with_context(|| format!("{name}: partition {}", p.number))?;
+        let info = detect::detect(&slice).with_context(|| {
+            format!("{name}: detecting the filesystem of partition {}", p.number)
+        })?;
+        parts.push((p.clone(), info));
+    }
+    if table.kind == TableKind::None && parts.iter().all(|(_, i)| i.kind == FsKind::Unknown) {
+        bail!("{name}: no partition table and no known filesystem");
+    }
+
+    let root = os::find_root(&dev, &parts)
+        .with_context(|| format!("{name}: looking for the root filesystem"))?;
+    let (root_number, os_info, host_state) = match &root {
+        Some(Root { index, fs, os }) => {
+            let state = host_state(fs, os).with_context(|| format!("{name}: planning"))?;
+            (Some(parts[*index].0.number), Some(os.clone()), state)
+        }
+        None => (None, None, Vec::new()),
+    };
+
+    Ok(Report {
+        schema: SCHEMA,
+        image: name,
+        format: dev.format(),
+        virtual_size: dev.size(),
+        allocated_size,
+        partition_table: TableReport {
+            kind: table.kind,
+            disk_id: table.disk_id,
+            notes: table.notes,
+        },
+        partitions: parts
+            .into_iter()
+            .map(|(partition, filesystem)| PartReport {
+                partition,
+                filesystem,
+            })
+            .collect(),
+        root: root_number,
+        os: os_info,
+        host_state,
+    })
+}
+
+/// Plan the reported operations; keep the paths of those that found something.
+fn host_state(fs: &dyn GuestFs, os: &OsInfo) -> anyhow::Result<Vec<OpState>> {
+    let opts = SealOptions::default();
+    let mut out = Vec::new();
+    for op in REGISTRY {
+        if !op.default_enabled() && !ALWAYS_REPORTED.contains(&op.name()) {
+            continue;
+        }
+        let actions = op
+            .plan(fs, os, &opts)
+            .with_context(|| format!("operation {}", op.name()))?;
+        let mut paths: Vec<String> = actions.iter().map(|a| a.path().to_string()).collect();
+        paths.sort();
+        paths.dedup();
+        if !paths.is_empty() {
+            out.push(OpState {
+                op: op.name(),
+                summary: op.summary(),
+                paths,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// 1536 -> "1.5 KiB".
+fn size(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Columns padded to their widest cell; the last column is not padded.
+fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::from("  ");
+        for (c, cell) in r.iter().enumerate() {
+            line.push_str(cell);
+            if c + 1 < r.len() {
+                let pad = widths[c] - cell.chars().count() + 2;
+                line.push_str(&" ".repeat(pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn human(r: &Report) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("image:   {}\n", r.image));
+    s.push_str(&format!(
+        "format:  {}, {} virtual, {} allocated\n",
+        r.format,
+        size(r.virtual_size),
+        size(r.allocated_size)
+    ));
+    let t = &r.partition_table;
+    if t.disk_id.is_empty() {
+        s.push_str(&format!("table:   {}\n", t.kind));
+    } else {
+        s.push_str(&format!("table:   {} (disk {})\n", t.kind, t.disk_id));
+    }
+    for n in &t.notes {
+        s.push_str(&format!("note:    {n}\n"));
+    }
+    s.push('\n');
+
+    let mut rows = vec![
+        ["#", "START", "SIZE", "TYPE", "NAME", "FS", "LABEL", "UUID"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for p in &r.partitions {
+        let root = if Some(p.partition.number) == r.root {
+            "*"
+        } else {
+            ""
+        };
+        rows.push(vec![
+            format!("{}{root}", p.partition.number),
+            size(p.partition.start),
+            size(p.partition.size),
+            p.partition.type_name.clone(),
+            p.partition.name.clone(),
+            p.filesystem.kind.to_string(),
+            p.filesystem.label.clone(),
+            p.filesystem.uuid.clone(),
+        ]);
+    }
+    s.push_str(&table(&rows));
+    for p in &r.partitions {
+        if !p.filesystem.features.is_empty() {
+            s.push_str(&format!(
+                "  {} features on {}: {}\n",
+                p.filesystem.kind,
+                p.partition.number,
+                p.filesystem.features.join(" ")
+            ));
+        }
+    }
+    s.push('\n');
+
+    match (&r.os, r.root) {
+        (Some(os), Some(n)) => {
+            let name = if os.pretty_name.is_empty() {
+                "unknown (os-release unreadable)"
+            } else {
+                &os.pretty_name
+            };
+            s.push_str(&format!(
+                "os:      {name} [id {}, version {}], root on partition {n} (*)\n",
+                or_dash(&os.id),
+                or_dash(&os.version_id)
+            ));
+        }
+        _ => s.push_str("os:      none found (no ext2/3/4 filesystem with /etc/os-release)\n"),
+    }
+    if r.root.is_some() {
+        let total: usize = r.host_state.iter().map(|o| o.paths.len()).sum();
+        if total == 0 {
+            s.push_str("host state: none found\n");
+        } else {
+            s.push_str(&format!("host state: {total} paths\n"));
+            for o in &r.host_state {
+                s.push_str(&format!("  {} ({}): {}\n", o.op, o.paths.len(), o.summary));
+                for p in &o.paths {
+                    s.push_str(&format!("      {p}\n"));
+                }
+            }
+        }
+    }
+    s
+}
+
+fn or_dash(v: &str) -> &str {
+    if v.is_empty() { "-" } else { v }
 }

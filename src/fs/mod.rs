@@ -6,6 +6,7 @@
 pub mod detect;
 pub mod dir;
 pub mod ext4;
+pub mod os;
 
 /// The operating system found on a root filesystem (from os-release).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

@@ -2,9 +2,11 @@
 //!
 //! `ffi` holds the only `unsafe` code of cloudseal (declarations for shim.c and a safe handle);
 //! `edit` is the libext2fs-backed `GuestFs`/`GuestFsMut` used by `seal` and `sparsify`.
+//! `read` is the read-only ext4-view `GuestFs` used by `inspect`.
 
 mod edit;
 mod ffi;
+pub mod read;
 
 pub use edit::{ByteRange, Ext4Error, Ext4Fs};
 pub use ffi::SuperInfo;
