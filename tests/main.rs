@@ -2,5 +2,6 @@
 
 mod ext4;
 mod fixtures;
+mod inspect;
 mod seal_ops;
 mod util;

@@ -1,8 +1,9 @@
 //! `cloudseal inspect`: what is in an image, and which host-specific state sealing would remove.
 //!
-//! The host state is not a list of paths of its own: it is every default-enabled sealing
-//! operation's plan (plus cloud-init-state and net-hwaddr) run on the read-only root
-//! filesystem, grouped by operation. The JSON form is documented in docs/inspect-json.md.
+//! The host state is not a list of paths of its own: it is the seal plan of the default
+//! operations (plus cloud-init-state and net-hwaddr) on the read-only root filesystem, grouped
+//! by operation, with directories the plan removes or empties listed file by file.
+//! The JSON form is documented in docs/inspect-json.md.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,12 +17,18 @@ use super::GlobalArgs;
 use cloudseal::disk::{self, BlockDev, ImageFormat, Slice};
 use cloudseal::fs::detect::{self, FsInfo, FsKind};
 use cloudseal::fs::os::{self, Root};
-use cloudseal::fs::{GuestFs, OsInfo};
+use cloudseal::fs::{FileKind, GuestFs, OsInfo, join};
 use cloudseal::part::{self, Partition, TableKind};
-use cloudseal::seal::{SealOptions, ops::REGISTRY};
+use cloudseal::seal::{Action, SealOptions, Selection, plan_all};
 
-/// Reported whether or not they are enabled by default: they are what cloud images keep.
-const ALWAYS_REPORTED: &[&str] = &["cloud-init-state", "net-hwaddr"];
+/// The defaults, and these whether or not they are: they are what cloud images keep.
+const REPORTED_OPS: &str = "defaults,cloud-init-state,net-hwaddr";
+/// Paths listed per operation; the rest are counted.
+const MAX_LISTED: usize = 1000;
+/// Entries visited per operation when listing a directory tree (a corrupt tree can be huge).
+const MAX_VISITED: usize = 100_000;
+/// Directory depth followed when listing a tree.
+const MAX_DEPTH: usize = 64;
 
 /// Version of the JSON output; bumped only on incompatible changes.
 const SCHEMA: u32 = 1;
@@ -69,6 +76,8 @@ struct OpState {
     op: &'static str,
     summary: &'static str,
     paths: Vec<String>,
+    /// Paths found but not listed (a lower bound when a walk was cut short).
+    more: usize,
 }
 
 pub fn run(_g: &GlobalArgs, a: InspectArgs) -> anyhow::Result<ExitCode> {
@@ -140,29 +149,84 @@ fn inspect(path: &std::path::Path) -> anyhow::Result<Report> {
     })
 }
 
-/// Plan the reported operations; keep the paths of those that found something.
+/// Plan the reported operations; group what they would touch by operation.
 fn host_state(fs: &dyn GuestFs, os: &OsInfo) -> anyhow::Result<Vec<OpState>> {
-    let opts = SealOptions::default();
-    let mut out = Vec::new();
-    for op in REGISTRY {
-        if !op.default_enabled() && !ALWAYS_REPORTED.contains(&op.name()) {
-            continue;
+    let sel = Selection::defaults().operations(REPORTED_OPS);
+    let plan = plan_all(fs, os, &sel, &SealOptions::default())?;
+    let mut out: Vec<OpState> = Vec::new();
+    for pa in &plan {
+        let idx = match out.iter().position(|o| o.op == pa.op) {
+            Some(i) => i,
+            None => {
+                let summary = cloudseal::seal::ops::find(pa.op)
+                    .map(|o| o.summary())
+                    .unwrap_or("");
+                out.push(OpState {
+                    op: pa.op,
+                    summary,
+                    paths: Vec::new(),
+                    more: 0,
+                });
+                out.len() - 1
+            }
+        };
+        let mut found = Vec::new();
+        match &pa.action {
+            Action::RemoveTree { path } => walk(fs, path, true, &mut found)?,
+            Action::EmptyDir { path } => walk(fs, path, false, &mut found)?,
+            a => found.push(a.path().to_string()),
         }
-        let actions = op
-            .plan(fs, os, &opts)
-            .with_context(|| format!("operation {}", op.name()))?;
-        let mut paths: Vec<String> = actions.iter().map(|a| a.path().to_string()).collect();
-        paths.sort();
-        paths.dedup();
-        if !paths.is_empty() {
-            out.push(OpState {
-                op: op.name(),
-                summary: op.summary(),
-                paths,
-            });
+        let o = &mut out[idx];
+        for p in found {
+            if o.paths.len() < MAX_LISTED {
+                o.paths.push(p);
+            } else {
+                o.more += 1;
+            }
         }
     }
+    for o in &mut out {
+        o.paths.sort();
+        o.paths.dedup();
+    }
     Ok(out)
+}
+
+/// The files under `path` (and `path` itself if `include_self` and it is not a directory, or
+/// an empty directory that would go).
+fn walk(
+    fs: &dyn GuestFs,
+    path: &str,
+    include_self: bool,
+    found: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let mut stack = vec![(path.to_string(), 0usize)];
+    let mut visited = 0usize;
+    while let Some((p, depth)) = stack.pop() {
+        visited += 1;
+        let is_top = p == path;
+        let Some(meta) = fs.metadata(&p)? else {
+            continue;
+        };
+        if meta.kind != FileKind::Dir {
+            if !is_top || include_self {
+                found.push(p);
+            }
+            continue;
+        }
+        let entries = fs.read_dir(&p)?;
+        if entries.is_empty() && (!is_top || include_self) {
+            found.push(format!("{p}/"));
+        }
+        if depth >= MAX_DEPTH || visited + stack.len() >= MAX_VISITED {
+            log::warn!("{p}: not listing everything below (too deep or too many entries)");
+            continue;
+        }
+        for e in entries.iter().rev() {
+            stack.push((join(&p, &e.name), depth + 1));
+        }
+    }
+    Ok(())
 }
 
 /// 1536 -> "1.5 KiB".
