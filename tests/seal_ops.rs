@@ -752,6 +752,22 @@ fn selection_semantics() {
 }
 
 #[test]
+fn selection_from_cli_values() {
+    let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let s = Selection::from_args(
+        &v(&["defaults,-tmp-files"]),
+        &v(&["firewall-rules"]),
+        &v(&["logfiles"]),
+    );
+    let n = names(&s);
+    assert!(n.contains(&"firewall-rules") && !n.contains(&"tmp-files") && !n.contains(&"logfiles"));
+    assert_eq!(
+        names(&Selection::from_args(&[], &[], &[])),
+        names(&Selection::defaults())
+    );
+}
+
+#[test]
 fn unknown_operations_are_all_listed() {
     let err = Selection::defaults()
         .operations("machine-id,nope,-alsonot")

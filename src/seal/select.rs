@@ -56,6 +56,19 @@ impl Selection {
         self
     }
 
+    /// From command-line values, which lose the relative order of different options:
+    /// every `--operations`, then every `--enable`, then every `--disable`.
+    pub fn from_args(operations: &[String], enable: &[String], disable: &[String]) -> Self {
+        let mut s = Self::defaults();
+        for o in operations.iter().chain(enable) {
+            s = s.operations(o);
+        }
+        for d in disable {
+            s = s.disable(d);
+        }
+        s
+    }
+
     /// The selected operations in registry order.
     pub fn resolve(&self) -> Result<Vec<&'static dyn SealOp>, SealError> {
         let all: Vec<&'static str> = REGISTRY.iter().map(|op| op.name()).collect();

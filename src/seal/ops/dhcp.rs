@@ -4,7 +4,7 @@ use super::GlobOp;
 
 pub static DHCP_CLIENT_STATE: GlobOp = GlobOp {
     name: "dhcp-client-state",
-    summary: "Remove DHCP client leases",
+    summary: "Remove DHCP client leases (and NetworkManager's per-host secret key)",
     default: true,
     trees: &[
         // virt-sysprep's: dhclient on Red Hat, and on Debian.
@@ -18,6 +18,8 @@ pub static DHCP_CLIENT_STATE: GlobOp = GlobOp {
         "/var/lib/dhcpcd5/*",
         "/var/lib/wicked/lease-*",
         "/var/lib/systemd/netif/leases/*",
+        // NetworkManager's per-host key (stable-privacy IPv6 addresses, stable MACs, DUIDs).
+        "/var/lib/NetworkManager/secret_key",
     ],
     files: &[],
 };

@@ -347,6 +347,17 @@ mod tests {
     }
 
     #[test]
+    fn never_panics_on_garbage() {
+        for seed in 0..3_000 {
+            let t = crate::seal::ops::garbage(seed);
+            for f in [ifcfg, nm_keyfile, networkd, ifupdown, netplan_file] {
+                let _ = f(&t, false);
+                let _ = f(&t, true);
+            }
+        }
+    }
+
+    #[test]
     fn ifcfg_static_to_dhcp() {
         let t = "DEVICE=eth0\nBOOTPROTO=none\nIPADDR=192.0.2.10\nPREFIX=24\nGATEWAY=192.0.2.1\nDNS1=192.0.2.53\n";
         assert!(ifcfg(t, false).unwrap().unwrap().dhcp.is_none());
