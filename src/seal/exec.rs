@@ -16,7 +16,6 @@ const NEW_FILE_MODE: u32 = 0o644;
 pub fn apply(fs: &mut dyn GuestFsMut, plan: &[PlannedAction]) -> Result<Report, SealError> {
     let mut report = Report::default();
     for pa in plan {
-        report.start_op(pa.op);
         let wrap = |source| SealError::Op { op: pa.op, source };
         if let Some(entries) = apply_one(fs, &pa.action).map_err(wrap)? {
             let note = match &pa.action {

@@ -57,28 +57,21 @@ pub struct OpReport {
     pub changes: Vec<Change>,
 }
 
-/// Per operation, in the order they ran, the paths changed (operations that changed nothing
-/// are listed with no changes, so the report shows what ran).
+/// Per operation, in the order they ran, the paths changed (and the findings reported).
+/// Operations that changed nothing are not listed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Report {
     pub ops: Vec<OpReport>,
 }
 
 impl Report {
-    /// Start an entry for every operation (call in run order).
-    pub fn start_op(&mut self, op: &'static str) {
-        if !self.ops.iter().any(|o| o.op == op) {
-            self.ops.push(OpReport {
-                op,
-                changes: Vec::new(),
-            });
-        }
-    }
-
     pub fn record(&mut self, op: &'static str, change: Change) {
-        self.start_op(op);
-        if let Some(o) = self.ops.iter_mut().find(|o| o.op == op) {
-            o.changes.push(change);
+        match self.ops.iter_mut().find(|o| o.op == op) {
+            Some(o) => o.changes.push(change),
+            None => self.ops.push(OpReport {
+                op,
+                changes: vec![change],
+            }),
         }
     }
 
@@ -95,11 +88,10 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ops.is_empty() {
+            writeln!(f, "nothing to do")?;
+        }
         for o in &self.ops {
-            if o.changes.is_empty() {
-                writeln!(f, "{}: nothing to do", o.op)?;
-                continue;
-            }
             for c in &o.changes {
                 write!(f, "{}: {} {}", o.op, c.change.verb(), c.path)?;
                 if matches!(c.change, ChangeKind::RemovedTree | ChangeKind::Emptied) {
