@@ -1,5 +1,6 @@
 //! One integration-test binary; each module tests one area against real tools and fixtures.
 
+mod disk;
 mod ext4;
 mod fixtures;
 mod inspect;

@@ -94,18 +94,35 @@ pub struct OpenOptions {
 
 /// Open an image file, detecting its format by magic (never by extension).
 pub fn open_image(path: &Path, opts: &OpenOptions) -> Result<Box<dyn BlockDev>, DiskError> {
+    open_backing(path, None, opts, 0)
+}
+
+/// Open an image as the backing file at `depth` of a chain; `format` comes from the
+/// overlay's backing format extension and, when given, must match.
+pub(crate) fn open_backing(
+    path: &Path,
+    format: Option<&str>,
+    opts: &OpenOptions,
+    depth: u32,
+) -> Result<Box<dyn BlockDev>, DiskError> {
     let file = std::fs::File::open(path)
         .map_err(|e| DiskError::io(format!("opening {}", path.display()), e))?;
     let mut magic = [0u8; 4];
     let n = std::os::unix::fs::FileExt::read_at(&file, &mut magic, 0)
         .map_err(|e| DiskError::io(format!("reading {}", path.display()), e))?;
-    if n == 4 && magic == qcow2::MAGIC {
-        Ok(Box::new(qcow2::Qcow2::open(
-            file,
-            PathBuf::from(path),
-            opts,
-        )?))
-    } else {
-        Ok(Box::new(raw::RawFile::open(file, PathBuf::from(path))?))
+    let is_qcow2 = n == 4 && magic == qcow2::MAGIC;
+    match format {
+        None | Some("qcow2") if is_qcow2 => Ok(Box::new(qcow2::Qcow2::open_at_depth(
+            file, path, opts, depth,
+        )?)),
+        Some("qcow2") => Err(DiskError::Corrupt(format!(
+            "{}: backing format is qcow2 but the file has no qcow2 magic",
+            path.display()
+        ))),
+        None | Some("raw") => Ok(Box::new(raw::RawFile::open(file, PathBuf::from(path))?)),
+        Some(other) => Err(DiskError::Unsupported(format!(
+            "{}: backing file format {other} is not supported",
+            path.display()
+        ))),
     }
 }
