@@ -496,6 +496,32 @@ fn tmp_files_empties_and_keeps_the_directories() {
 }
 
 #[test]
+fn deep_trees_are_walked_and_removed() {
+    let t = tempdir();
+    let r = t.path();
+    let deep: String = (0..300).map(|_| "/d").collect();
+    put(
+        r,
+        &[
+            (&format!("/tmp{deep}/x.bak"), "x"),
+            (&format!("/var/backups{deep}/y.bak"), "y"),
+        ],
+    );
+    let p = plan(
+        r,
+        &Selection::defaults().operations("tmp-files,backup-files"),
+        &SealOptions::default(),
+    );
+    assert_eq!(
+        paths(&p),
+        ["/tmp".to_string(), format!("/var/backups{deep}/y.bak")]
+    );
+    let report = apply(r, &p);
+    assert_eq!(report.ops[0].changes[0].entries, 301);
+    assert_eq!(std::fs::read_dir(r.join("tmp")).unwrap().count(), 0);
+}
+
+#[test]
 fn cloud_init_state_is_clean_logs_seed() {
     let t = tempdir();
     let r = t.path();

@@ -1,7 +1,7 @@
 //! The executor: applies a plan to a `GuestFsMut`. Never follows a symlink: a symlink where a
 //! directory was planned is removed as a link (RemoveTree) or left alone (EmptyDir).
 
-use crate::fs::{FileKind, FsError, GuestFsMut, join};
+use crate::fs::{DirEntry, FileKind, FsError, GuestFsMut, join};
 
 use super::SealError;
 use super::ops::paths::{MAX_DEPTH, MAX_ENTRIES};
@@ -65,7 +65,7 @@ fn apply_one(fs: &mut dyn GuestFsMut, action: &Action) -> Result<Option<u64>, Fs
                 return Ok(Some(1));
             }
             let mut count = 0;
-            empty_dir(fs, path, 0, &mut count)?;
+            empty_dir(fs, path, &mut count)?;
             fs.remove_dir(path)?;
             Ok(Some(count as u64 + 1))
         }
@@ -74,7 +74,7 @@ fn apply_one(fs: &mut dyn GuestFsMut, action: &Action) -> Result<Option<u64>, Fs
                 return Ok(None);
             }
             let mut count = 0;
-            empty_dir(fs, path, 0, &mut count)?;
+            empty_dir(fs, path, &mut count)?;
             Ok(Some(count as u64))
         }
         Action::Truncate { .. } => {
@@ -95,28 +95,35 @@ fn apply_one(fs: &mut dyn GuestFsMut, action: &Action) -> Result<Option<u64>, Fs
     }
 }
 
-/// Remove everything inside `dir`, depth first, symlinks as links.
-fn empty_dir(
-    fs: &mut dyn GuestFsMut,
-    dir: &str,
-    depth: usize,
-    count: &mut usize,
-) -> Result<(), FsError> {
-    if depth >= MAX_DEPTH {
-        return Err(FsError::path(dir, "directories nested too deep to remove"));
-    }
-    for e in fs.read_dir(dir)? {
+/// Remove everything inside `dir`, depth first, symlinks as links. Iterative: a deep tree
+/// cannot exhaust the stack.
+fn empty_dir(fs: &mut dyn GuestFsMut, dir: &str, count: &mut usize) -> Result<(), FsError> {
+    let mut stack: Vec<(String, Vec<DirEntry>)> = vec![(dir.to_string(), fs.read_dir(dir)?)];
+    loop {
+        let Some((d, entries)) = stack.last_mut() else {
+            return Ok(());
+        };
+        let Some(e) = entries.pop() else {
+            // Done with this directory: remove it, unless it is `dir` itself.
+            let (d, _) = stack.pop().unwrap_or_default();
+            if !stack.is_empty() {
+                fs.remove_dir(&d)?;
+            }
+            continue;
+        };
         *count += 1;
         if *count > MAX_ENTRIES {
             return Err(FsError::path(dir, "too many entries to remove"));
         }
-        let p = join(dir, &e.name);
+        let p = join(d, &e.name);
         if e.kind == FileKind::Dir {
-            empty_dir(fs, &p, depth + 1, count)?;
-            fs.remove_dir(&p)?;
+            if stack.len() >= MAX_DEPTH {
+                return Err(FsError::path(&p, "directories nested too deep to remove"));
+            }
+            let sub = fs.read_dir(&p)?;
+            stack.push((p, sub));
         } else {
             fs.remove_file(&p)?;
         }
     }
-    Ok(())
 }

@@ -10,10 +10,12 @@ use glob::{MatchOptions, Pattern};
 use crate::fs::{FileKind, FsError, GuestFs, join};
 use crate::seal::Action;
 
-/// Deepest directory nesting a walk descends into.
-pub const MAX_DEPTH: usize = 32;
-/// Most entries a single walk or glob visits before giving up with an error.
-pub const MAX_ENTRIES: usize = 500_000;
+/// Deepest directory nesting a walk or removal descends into (a directory cycle in a corrupt
+/// filesystem ends here; deeper real trees do not fit in PATH_MAX anyway).
+pub const MAX_DEPTH: usize = 2048;
+/// Most entries a single walk or glob visits before giving up with an error: far above what
+/// /var holds even with container images, low enough to bound a corrupt filesystem.
+pub const MAX_ENTRIES: usize = 5_000_000;
 /// Largest config file an operation reads to edit or inspect.
 pub const MAX_CONFIG: u64 = 4 << 20;
 
@@ -88,7 +90,8 @@ pub fn glob(fs: &dyn GuestFs, pattern: &str) -> Result<Vec<(String, FileKind)>, 
 }
 
 /// Visit every entry below `dir` (not `dir` itself), parents before children, not descending
-/// into symlinks. `dir` missing or not a directory: nothing is visited.
+/// into symlinks. `dir` missing or not a directory: nothing is visited. Iterative, so a deep
+/// tree cannot exhaust the stack; a directory cycle (corrupt filesystem) ends at the caps.
 pub fn walk(
     fs: &dyn GuestFs,
     dir: &str,
@@ -98,29 +101,26 @@ pub fn walk(
         return Ok(());
     }
     let mut count = 0usize;
-    walk_inner(fs, dir, 0, &mut count, visit)
-}
-
-fn walk_inner(
-    fs: &dyn GuestFs,
-    dir: &str,
-    depth: usize,
-    count: &mut usize,
-    visit: &mut dyn FnMut(&str, FileKind) -> Result<(), FsError>,
-) -> Result<(), FsError> {
-    if depth >= MAX_DEPTH {
-        return Err(FsError::path(dir, "directories nested too deep"));
-    }
-    for e in fs.read_dir(dir)? {
-        *count += 1;
-        if *count > MAX_ENTRIES {
-            return Err(FsError::path(dir, "too many entries to walk"));
+    let mut stack: Vec<(String, usize)> = vec![(dir.to_string(), 0)];
+    while let Some((d, depth)) = stack.pop() {
+        if depth >= MAX_DEPTH {
+            return Err(FsError::path(&d, "directories nested too deep"));
         }
-        let p = join(dir, &e.name);
-        visit(&p, e.kind)?;
-        if e.kind == FileKind::Dir {
-            walk_inner(fs, &p, depth + 1, count, visit)?;
+        let entries = fs.read_dir(&d)?;
+        // Reversed onto the stack so that directories are visited in name order.
+        let mut subdirs = Vec::new();
+        for e in entries {
+            count += 1;
+            if count > MAX_ENTRIES {
+                return Err(FsError::path(dir, "too many entries to walk"));
+            }
+            let p = join(&d, &e.name);
+            visit(&p, e.kind)?;
+            if e.kind == FileKind::Dir {
+                subdirs.push(p);
+            }
         }
+        stack.extend(subdirs.into_iter().rev().map(|p| (p, depth + 1)));
     }
     Ok(())
 }
