@@ -524,3 +524,23 @@ fn mutated_tables_never_panic() {
     assert!(errs > 100 && errs < tried, "{errs} errors of {tried}");
     eprintln!("mutated tables: {tried} tried, {errs} rejected, no panic");
 }
+
+/// A qcow2 made by qemu-img from a raw fixture inspects the same as the raw one.
+#[test]
+fn qcow2_inspects_like_its_raw_source() {
+    for (q, r) in [
+        ("disks/gpt.qcow2", "disks/gpt.raw"),
+        ("disks/mbr-compressed.qcow2", "disks/mbr.raw"),
+        ("disks/bare-ext4.qcow2", "disks/bare-ext4.raw"),
+    ] {
+        let mut qv = inspect_json(&fixture(q));
+        let mut rv = inspect_json(&fixture(r));
+        assert_eq!(s(&qv["format"]), "qcow2", "{q}");
+        assert_eq!(s(&rv["format"]), "raw", "{r}");
+        for k in ["image", "format", "allocated_size"] {
+            qv[k] = Value::Null;
+            rv[k] = Value::Null;
+        }
+        assert_eq!(qv, rv, "{q} and {r} differ");
+    }
+}
