@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use cloudseal::fs::GuestFs;
+
 use crate::util::{cloudseal, fixture, repo, require_tool, run, run_ok};
 
 /// Good images and the partition number of their root filesystem.
@@ -543,4 +545,54 @@ fn qcow2_inspects_like_its_raw_source() {
         }
         assert_eq!(qv, rv, "{q} and {r} differ");
     }
+}
+
+/// Deterministic mutation of a real ext2 filesystem (no checksums, so every change reaches
+/// the parser): superblock, first group descriptor and the root directory's inode. Opening
+/// it and reading os-release must return Ok or Err, never panic; for the root inode's
+/// mutations the whole seal plan (which walks the tree) runs too.
+#[test]
+fn mutated_ext2_never_panics() {
+    use cloudseal::fs::os;
+    use cloudseal::seal::{SealOptions, Selection, plan_all};
+
+    let img = Arc::new(std::fs::read(fixture("disks/bare-ext2.raw")).expect("reading bare-ext2"));
+    let le32 = |o: usize| u32::from_le_bytes(img[o..o + 4].try_into().expect("4 bytes"));
+    let block = 1024usize << le32(1024 + 24);
+    let inode_size = usize::from(u16::from_le_bytes([img[1024 + 0x58], img[1024 + 0x59]]));
+    let gdt = if block == 1024 { 2048 } else { block };
+    let itable = le32(gdt + 8) as usize * block;
+    let root_inode = itable + inode_size; // inode 2
+    let mut spots: Vec<(usize, bool)> = (1024..1024 + 0x108).map(|b| (b, false)).collect();
+    spots.extend((gdt..gdt + 32).map(|b| (b, false)));
+    spots.extend((root_inode..root_inode + 128).map(|b| (b, b % 2 == 0)));
+
+    let sel = Selection::defaults().operations("defaults,cloud-init-state,net-hwaddr");
+    let (mut tried, mut errs, mut planned) = (0, 0, 0);
+    for &(at, plan) in &spots {
+        for v in [0x00u8, 0xff, 0x01, 0x80] {
+            let dev: Arc<dyn cloudseal::disk::BlockDev> = Arc::new(Mutated {
+                base: Arc::clone(&img),
+                patch: vec![(at as u64, v)],
+            });
+            tried += 1;
+            let size = dev.size();
+            let outcome = cloudseal::fs::ext4::read::Ext4ReadFs::open(Arc::clone(&dev), 0, size)
+                .and_then(|fs| {
+                    let os = os::read_os_release(&fs)?.unwrap_or_default();
+                    fs.read_dir("/etc")?;
+                    if plan && (v == 0 || v == 0xff) {
+                        planned += 1;
+                        plan_all(&fs, &os, &sel, &SealOptions::default())
+                            .map_err(|e| cloudseal::fs::FsError::Corrupt(e.to_string()))?;
+                    }
+                    Ok(())
+                });
+            if outcome.is_err() {
+                errs += 1;
+            }
+        }
+    }
+    assert!(errs > 50 && errs < tried, "{errs} errors of {tried}");
+    eprintln!("mutated ext2: {tried} tried ({planned} planned), {errs} rejected, no panic");
 }
