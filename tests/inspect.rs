@@ -596,3 +596,41 @@ fn mutated_ext2_never_panics() {
     assert!(errs > 50 && errs < tried, "{errs} errors of {tried}");
     eprintln!("mutated ext2: {tried} tried ({planned} planned), {errs} rejected, no panic");
 }
+
+/// Which GPT header is used, and what is said about the other one.
+#[test]
+fn gpt_header_choice_and_notes() {
+    use cloudseal::part::{TableKind, read_table};
+    let gpt = Arc::new(std::fs::read(fixture("disks/gpt.raw")).expect("reading gpt.raw"));
+    let last = (gpt.len() - 512) as u64;
+    let read = |patch: Vec<(u64, u8)>| {
+        read_table(&Mutated {
+            base: Arc::clone(&gpt),
+            patch,
+        })
+    };
+    let clean = read(vec![]).expect("clean");
+    assert_eq!(
+        clean.kind,
+        TableKind::Gpt,
+        "an MBR read would see only the 0xee entry"
+    );
+
+    // A primary entry changed without its CRC: the backup's copy is used.
+    let t = read(vec![(1024 + 32, 0x55)]).expect("falls back");
+    assert_eq!(t.partitions, clean.partitions);
+    assert_eq!(
+        t.notes,
+        ["primary GPT header damaged (partition entry array checksum mismatch), using the backup"]
+    );
+    // The backup damaged: the primary is used, and that is said too.
+    let t = read(vec![(last + 16, 0x55)]).expect("primary used");
+    assert_eq!(t.partitions, clean.partitions);
+    assert_eq!(
+        t.notes,
+        ["backup GPT header damaged (header checksum mismatch), using the primary"]
+    );
+    // Both signatures gone, the protective MBR left: an error, not a one-partition MBR.
+    let e = read(vec![(512, b'X'), (last, b'X')]).expect_err("no GPT left");
+    assert!(e.to_string().contains("protective MBR"), "{e}");
+}

@@ -316,12 +316,24 @@ fn human(r: &Report) -> String {
         ]);
     }
     s.push_str(&table(&rows));
+    // Identifiers too long for the table, one line per partition that has any.
     for p in &r.partitions {
+        let part = &p.partition;
+        let mut ids = Vec::new();
+        if !part.type_id.is_empty() {
+            ids.push(format!("type {}", part.type_id));
+        }
+        if !part.uuid.is_empty() {
+            ids.push(format!("partition {}", part.uuid));
+        }
+        if !ids.is_empty() {
+            s.push_str(&format!("  {}: {}\n", part.number, ids.join(", ")));
+        }
         if !p.filesystem.features.is_empty() {
             s.push_str(&format!(
-                "  {} features on {}: {}\n",
+                "  {}: {} features: {}\n",
+                part.number,
                 p.filesystem.kind,
-                p.partition.number,
                 p.filesystem.features.join(" ")
             ));
         }
