@@ -64,11 +64,11 @@ impl SealOp for BackupFiles {
         _opts: &SealOptions,
     ) -> Result<Vec<Action>, FsError> {
         let mut v = Vec::new();
+        let globs = paths::NameGlobs::new(BACKUP_GLOBS);
         for dir in BACKUP_DIRS {
             paths::walk(fs, dir, &mut |p, k| {
                 let name = p.rsplit('/').next().unwrap_or(p);
-                if k == FileKind::File && BACKUP_GLOBS.iter().any(|g| paths::name_matches(g, name))
-                {
+                if k == FileKind::File && globs.any(name) {
                     v.push(Action::Remove {
                         path: p.to_string(),
                     });

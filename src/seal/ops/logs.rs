@@ -130,9 +130,10 @@ impl SealOp for Logfiles {
             }
             Ok(())
         })?;
+        let rotated = paths::NameGlobs::new(ROTATED);
         for p in rest {
             let name = p.rsplit('/').next().unwrap_or(&p);
-            if ROTATED.iter().any(|g| paths::name_matches(g, name)) {
+            if rotated.any(name) {
                 v.push(Action::Remove { path: p });
             } else if fs.metadata(&p)?.is_some_and(|m| m.size > 0) {
                 v.push(Action::Truncate { path: p });

@@ -19,16 +19,36 @@ pub const MAX_ENTRIES: usize = 5_000_000;
 /// Largest config file an operation reads to edit or inspect.
 pub const MAX_CONFIG: u64 = 4 << 20;
 
+const MATCH: MatchOptions = MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: true,
+};
+
 /// Shell-like matching of one name: `*` does not match a leading dot, as in glob(3).
 pub fn name_matches(pattern: &str, name: &str) -> bool {
-    let opts = MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: true,
-    };
     Pattern::new(pattern)
-        .map(|p| p.matches_with(name, opts))
+        .map(|p| p.matches_with(name, MATCH))
         .unwrap_or(false)
+}
+
+/// Name patterns compiled once, for walks that test every name.
+pub struct NameGlobs(Vec<Pattern>);
+
+impl NameGlobs {
+    /// Patterns that do not compile match nothing (they are constants of this crate).
+    pub fn new(patterns: &[&str]) -> Self {
+        NameGlobs(
+            patterns
+                .iter()
+                .filter_map(|p| Pattern::new(p).ok())
+                .collect(),
+        )
+    }
+
+    pub fn any(&self, name: &str) -> bool {
+        self.0.iter().any(|p| p.matches_with(name, MATCH))
+    }
 }
 
 fn has_wildcard(s: &str) -> bool {
@@ -240,5 +260,7 @@ mod tests {
         assert!(name_matches("*_host_*", "ssh_host_rsa_key.pub"));
         assert!(!name_matches("*.log*", "x.txt"));
         assert!(name_matches("ifcfg-*", "ifcfg-eth0"));
+        let g = NameGlobs::new(&["*.bak", "*~"]);
+        assert!(g.any("a.bak") && g.any("b~") && !g.any("bak") && !g.any("a.bak.x"));
     }
 }
