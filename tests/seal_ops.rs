@@ -803,7 +803,11 @@ const EVERY_OP: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "crash-data",
-        &["/var/crash/x.crash", "/var/lib/systemd/coredump/core.x"],
+        &[
+            "/var/crash/x.crash",
+            "/var/lib/systemd/coredump/core.x",
+            "/var/lib/systemd/pstore/dmesg-1",
+        ],
         &["/var/crashes"],
     ),
     (

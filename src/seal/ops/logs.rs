@@ -189,6 +189,8 @@ pub static CRASH_DATA: GlobOp = GlobOp {
         "/var/crash/*",
         "/var/log/dump/*",
         "/var/lib/systemd/coredump/*",
+        "/var/lib/systemd/pstore/*",
+        "/var/lib/apport/coredump/*",
     ],
     files: &[],
 };
