@@ -29,8 +29,10 @@ pub enum SealError {
     Fs(#[from] FsError),
 }
 
-/// Options that change what some operations plan (from the CLI or a recipe).
-#[derive(Debug, Clone, Default)]
+/// Options that change what some operations plan (from the CLI or a recipe; the same
+/// kebab-case keys in both).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct SealOptions {
     /// Write `uninitialized` into /etc/machine-id instead of leaving it empty.
     pub machine_id_uninitialized: bool,
