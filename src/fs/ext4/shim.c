@@ -256,6 +256,12 @@ long cs_read(ext2_filsys fs, uint32_t ino, uint64_t off, void *buf, uint32_t len
 			break;
 		total += n;
 	}
+	/* An inline file may be longer than its inline data: the rest reads as zeros (1.47.0
+	 * stops short there instead; fixed in 1.47.4). */
+	if (!err && total < len && (ext2fs_file_get_inode(file)->i_flags & EXT4_INLINE_DATA_FL)) {
+		memset((char *)buf + total, 0, len - total);
+		total = len;
+	}
 	err2 = ext2fs_file_close(file);
 	*got = total;
 	return err ? err : err2;
