@@ -69,7 +69,7 @@ pub fn drop_macaddress(text: &str) -> Result<Option<(String, String)>, String> {
     if !text.contains("macaddress") {
         return Ok(None);
     }
-    parse(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    let orig = parse(text).map_err(|e| format!("not valid YAML: {e}"))?;
     let ls = parse_lines(text);
     let mut replace: Vec<Option<String>> = vec![None; ls.len()];
     let mut notes = Vec::new();
@@ -116,7 +116,12 @@ pub fn drop_macaddress(text: &str) -> Result<Option<(String, String)>, String> {
         }
     }
     if replace.iter().all(Option::is_none) {
-        return Ok(None);
+        // No line to edit; a MAC may still hide in a flow mapping: say so, do not miss it.
+        return if has_mac(&orig) {
+            Err("a macaddress in a layout not edited (flow mapping)".into())
+        } else {
+            Ok(None)
+        };
     }
     let mut out = String::with_capacity(text.len());
     for (l, r) in ls.iter().zip(&replace) {
@@ -130,6 +135,15 @@ pub fn drop_macaddress(text: &str) -> Result<Option<(String, String)>, String> {
 
 fn parse(text: &str) -> Result<Value, String> {
     serde_saphyr::from_str::<Value>(text).map_err(|e| e.to_string())
+}
+
+/// Does any mapping in the document have a `macaddress` key?
+fn has_mac(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m.iter().any(|(k, c)| k == "macaddress" || has_mac(c)),
+        Value::Array(a) => a.iter().any(has_mac),
+        _ => false,
+    }
 }
 
 /// The edited document holds no macaddress and no empty match.

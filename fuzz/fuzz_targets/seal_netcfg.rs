@@ -1,0 +1,21 @@
+//! The network config editors of the seal operations, on arbitrary guest text: netplan YAML,
+//! systemd-networkd units, ifupdown, KEY=value files. They must never panic, and an edit
+//! they return for netplan must parse again.
+#![no_main]
+
+use cloudseal::seal::ops::{hwaddr, keyfile, netplan};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(Some((out, _))) = netplan::drop_macaddress(text) {
+        assert!(netplan::drop_macaddress(&out).is_ok(), "edit does not re-parse: {out:?}");
+    }
+    let _ = netplan::static_to_dhcp(text);
+    let _ = netplan::static_ids(text);
+    let _ = hwaddr::networkd_drop_mac(text, "Name");
+    let _ = hwaddr::ifupdown_drop_hwaddress(text);
+    let _ = keyfile::drop_keys(text, &|_, k| k == "HWADDR");
+});
