@@ -338,7 +338,13 @@ fn broken_images_fail_with_one_line_naming_the_problem() {
             "disks/broken/gpt-corrupt-ext4.raw",
             "partition 3: corrupt filesystem",
         ),
-        ("disks/broken/gpt-truncated.qcow2", "gpt-truncated.qcow2"),
+        (
+            "disks/broken/gpt-truncated.qcow2",
+            "past the end of the file",
+        ),
+        // The ext group's fixtures that ext4-view cannot read: refused, and said why.
+        ("ext/dirty.raw", "partition 1 (its journal needs recovery)"),
+        ("ext/inline.raw", "DATA_IN_INODE"),
     ] {
         let img = fixture(name);
         for json in [false, true] {

@@ -49,7 +49,14 @@ pub fn find_root(
         if !info.kind.is_ext() {
             continue;
         }
-        let ctx = |e: FsError| FsError::path(&format!("partition {}", p.number), e.to_string());
+        // Name the likely cause: ext4-view replays only journals the kernel wrote (csum v3).
+        let dirty = info.features.iter().any(|f| f == "needs_recovery");
+        let what = if dirty {
+            format!("partition {} (its journal needs recovery)", p.number)
+        } else {
+            format!("partition {}", p.number)
+        };
+        let ctx = |e: FsError| FsError::path(&what, e.to_string());
         let fs = Ext4ReadFs::open(Arc::clone(dev), p.start, p.size).map_err(ctx)?;
         if is_root(&fs).map_err(ctx)? {
             let os = read_os_release(&fs).map_err(ctx)?.unwrap_or_default();

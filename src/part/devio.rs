@@ -9,7 +9,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use crate::disk::BlockDev;
 
 /// Reads past this many are refused: far more than any sane table needs.
-const MAX_READS: u32 = 100_000;
+const MAX_READS: u32 = 1_000_000;
 
 pub(crate) struct DevIo<'a> {
     dev: &'a dyn BlockDev,
