@@ -75,6 +75,22 @@ impl Report {
         }
     }
 
+    /// Totals over all operations.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for c in self.ops.iter().flat_map(|o| o.changes.iter()) {
+            match c.change {
+                ChangeKind::Removed | ChangeKind::RemovedTree | ChangeKind::Emptied => {
+                    t.removed += c.entries
+                }
+                ChangeKind::Truncated => t.truncated += 1,
+                ChangeKind::Written => t.rewritten += 1,
+                ChangeKind::Reported => t.reported += 1,
+            }
+        }
+        t
+    }
+
     /// Every path changed (not only reported), in run order.
     pub fn changed_paths(&self) -> Vec<&str> {
         self.ops
@@ -86,10 +102,30 @@ impl Report {
     }
 }
 
+/// Counts for a one-line summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Totals {
+    /// Files, links and directories removed.
+    pub removed: u64,
+    pub truncated: u64,
+    pub rewritten: u64,
+    pub reported: u64,
+}
+
+impl fmt::Display for Totals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} removed, {} truncated, {} rewritten, {} reported",
+            self.removed, self.truncated, self.rewritten, self.reported
+        )
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.ops.is_empty() {
-            writeln!(f, "nothing to do")?;
+            return writeln!(f, "nothing to do");
         }
         for o in &self.ops {
             for c in &o.changes {
@@ -103,7 +139,7 @@ impl fmt::Display for Report {
                 writeln!(f)?;
             }
         }
-        Ok(())
+        writeln!(f, "total: {}", self.totals())
     }
 }
 

@@ -168,6 +168,13 @@ fn default_seal_of_the_planted_tree_handles_every_planted_path_and_nothing_else(
     for path in expected_extra {
         assert!(!after.contains_key(path), "{path} kept");
     }
+    // Five MAC edits, the hostname edit of the ifcfg file, the emptied machine-id; every
+    // planted removal is counted (trees count their entries too).
+    let totals = report.totals();
+    assert_eq!((totals.rewritten, totals.truncated), (6, 1), "{report}");
+    let planted_removed = list.iter().filter(|(_, _, o)| o == "removed").count() as u64;
+    assert!(totals.removed >= planted_removed, "{report}");
+    assert!(report.to_string().ends_with(&format!("total: {totals}\n")));
     // The report lists exactly what the plan holds (every action found something to do).
     let planned: Vec<&str> = p
         .iter()

@@ -3,6 +3,12 @@
 //! Names and defaults follow virt-sysprep 1.48 for every operation that acts on files of a
 //! Linux guest; the extra ones (cloud-init-state, static-ip, systemd-credential-secret,
 //! user-app-state) cover what virt-sysprep leaves behind on cloud images.
+//!
+//! Adding one: a `GlobOp` when removing what some globs match is all it does, else a struct
+//! implementing `SealOp` whose `plan` only reads (helpers in [`paths`]: globs that never
+//! traverse symlinks, walks, home directories; [`keyfile`] for line edits that keep the rest
+//! of a file byte-identical). A missing file is nothing to do; plans are sorted. Then add it
+//! to `REGISTRY` and to the table in tests/seal_ops/every_op.rs.
 
 use crate::fs::{FsError, GuestFs, OsInfo};
 
