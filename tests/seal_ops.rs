@@ -181,6 +181,11 @@ fn machine_id_uninitialized_option() {
     assert_eq!(read(r, "/etc/machine-id"), "uninitialized\n");
     assert!(exists(r, "/var/lib/dbus/machine-id"));
     assert!(plan(r, &Selection::defaults().operations("machine-id"), &opts).is_empty());
+    // A link to anywhere else may hold the old id.
+    std::fs::remove_file(r.join("var/lib/dbus/machine-id")).unwrap();
+    symlink("/var/lib/dbus/old-id", r.join("var/lib/dbus/machine-id")).unwrap();
+    let p = plan(r, &Selection::defaults().operations("machine-id"), &opts);
+    assert_eq!(paths(&p), ["/var/lib/dbus/machine-id"]);
 }
 
 #[test]

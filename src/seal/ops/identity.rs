@@ -50,11 +50,24 @@ impl SealOp for MachineId {
                 });
             }
         }
-        // A symlink (Debian's dbus links it to /etc/machine-id) holds no id of its own.
-        if paths::kind(fs, DBUS_MACHINE_ID)? == Some(FileKind::File) {
-            v.push(Action::Remove {
+        // Debian's dbus links its copy to /etc/machine-id: such a link holds no id of its own
+        // and stays. A file, or a link anywhere else, may hold the old id: removed.
+        match paths::kind(fs, DBUS_MACHINE_ID)? {
+            Some(FileKind::File) => v.push(Action::Remove {
                 path: DBUS_MACHINE_ID.into(),
-            });
+            }),
+            Some(FileKind::Symlink) => {
+                let target = fs.read_link(DBUS_MACHINE_ID)?;
+                let to_etc = target == ETC_MACHINE_ID
+                    || target.trim_start_matches("../").trim_start_matches("./")
+                        == "etc/machine-id";
+                if !to_etc {
+                    v.push(Action::Remove {
+                        path: DBUS_MACHINE_ID.into(),
+                    });
+                }
+            }
+            _ => {}
         }
         Ok(v)
     }
