@@ -222,6 +222,51 @@ mod tests {
     }
 
     #[test]
+    fn every_op_plans_and_applies_on_garbage_configs() {
+        use crate::fs::dir::DirFs;
+        use crate::seal::{Selection, apply, plan_all};
+        const CONFIGS: &[&str] = &[
+            "etc/passwd",
+            "etc/group",
+            "etc/gshadow",
+            "etc/shadow",
+            "etc/login.defs",
+            "etc/machine-id",
+            "etc/sysconfig/network-scripts/ifcfg-eth0",
+            "etc/NetworkManager/system-connections/a.nmconnection",
+            "etc/netplan/50-cloud-init.yaml",
+            "etc/systemd/network/10-a.network",
+            "etc/systemd/network/10-a.link",
+            "etc/network/interfaces",
+            "etc/ssh/ssh_host_rsa_key",
+            "usr/lib/systemd/system/sshd-keygen.service",
+            "var/spool/cron/atjobs/.SEQ",
+            "var/log/account/pacct",
+        ];
+        let all = Selection::defaults().operations("all");
+        for seed in 0..40u64 {
+            let t = tempfile::tempdir().expect("tempdir");
+            for (i, c) in CONFIGS.iter().enumerate() {
+                let p = t.path().join(c);
+                std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+                std::fs::write(&p, garbage(seed * 31 + i as u64)).expect("write");
+            }
+            std::fs::create_dir_all(t.path().join("home/u")).expect("mkdir");
+            for to_dhcp in [false, true] {
+                let opts = SealOptions {
+                    static_ip_to_dhcp: to_dhcp,
+                    machine_id_uninitialized: to_dhcp,
+                    ..Default::default()
+                };
+                let mut fs = DirFs::open(t.path()).expect("open");
+                let os = OsInfo::default();
+                let plan = plan_all(&fs, &os, &all, &opts).expect("plan on garbage");
+                apply(&mut fs, &plan).expect("apply on garbage");
+            }
+        }
+    }
+
+    #[test]
     fn names_are_unique_kebab_case_with_summaries() {
         let mut seen = BTreeSet::new();
         for op in REGISTRY {
