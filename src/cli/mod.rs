@@ -8,6 +8,7 @@ mod convert;
 mod glance;
 mod inspect;
 mod ops;
+mod recipe;
 mod seal;
 
 #[derive(Parser, Debug)]
@@ -52,6 +53,9 @@ pub enum Command {
     /// Small conveniences on Glance images (list, set).
     #[command(subcommand)]
     Images(glance::ImagesCommand),
+    /// Work with recipes without building (check).
+    #[command(subcommand)]
+    Recipe(recipe::RecipeCommand),
 }
 
 pub fn init_logging(g: &GlobalArgs) {
@@ -77,5 +81,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ops(a) => ops::run(&g, a),
         Command::Upload(a) => glance::upload(&g, a),
         Command::Images(c) => glance::images(&g, c),
+        Command::Recipe(c) => recipe::run(&g, c),
     }
 }

@@ -1,1 +1,11 @@
-//! Build recipes (TOML) and running them.
+//! Build recipes (TOML): a base image, customize steps, sealing, outputs and an optional
+//! Glance upload, checked as a whole before any work starts.
+
+pub mod check;
+pub mod schema;
+pub mod validate;
+pub mod vars;
+
+pub use check::{Loaded, Problem, RecipeErrors, load, parse};
+pub use schema::{Recipe, Step};
+pub use vars::VarSource;

@@ -1,0 +1,252 @@
+//! Reading a recipe: TOML syntax, `${var}` substitution, the schema of every section, then
+//! the meaning of every value (files that must exist, operation names, formats). Every
+//! problem is collected with its line, so one `recipe check` lists them all.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use super::schema::{Base, GlanceSection, Located, Output, Recipe, SealSection, Step};
+use super::validate;
+use super::vars::{self, VarSource};
+
+/// Largest recipe file we read.
+const MAX_RECIPE: u64 = 4 << 20;
+
+/// One problem in a recipe, at a line when known.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "line {l}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Everything wrong with a recipe.
+#[derive(Debug, thiserror::Error)]
+#[error("{} problem(s) in recipe {}:\n{}", .problems.len(), .file, render(.problems))]
+pub struct RecipeErrors {
+    pub file: String,
+    pub problems: Vec<Problem>,
+}
+
+fn render(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A loaded recipe and the raw bytes it came from (the manifest hashes them).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub recipe: Recipe,
+    pub text: String,
+    pub dir: PathBuf,
+}
+
+/// Read, parse and validate the recipe at `path`.
+pub fn load(path: &Path, vars: &VarSource) -> Result<Loaded, RecipeErrors> {
+    let file = path.display().to_string();
+    let fail = |message: String| RecipeErrors {
+        file: file.clone(),
+        problems: vec![Problem {
+            line: None,
+            message,
+        }],
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("reading {file}: {e}")))?;
+    if meta.len() > MAX_RECIPE {
+        return Err(fail(format!("{file} is larger than {MAX_RECIPE} bytes")));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("reading {file}: {e}")))?;
+    let dir = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+    match parse(&text, &dir, vars) {
+        Ok(recipe) => Ok(Loaded { recipe, text, dir }),
+        Err(problems) => Err(RecipeErrors { file, problems }),
+    }
+}
+
+/// Line (1-based) of a byte offset.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+struct Ctx<'t> {
+    text: &'t str,
+    problems: Vec<Problem>,
+}
+
+impl Ctx<'_> {
+    fn at(&mut self, offset: Option<usize>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            line: offset.map(|o| line_of(self.text, o)),
+            message: message.into(),
+        });
+    }
+
+    fn de_error(&mut self, fallback: usize, what: &str, e: toml::de::Error) {
+        let off = e.span().map(|s| s.start).unwrap_or(fallback);
+        let msg = e.message().trim().to_string();
+        self.at(Some(off), format!("{what}: {msg}"));
+    }
+
+    /// Deserialize one value; on error record it and return None.
+    fn value<T: DeserializeOwned>(&mut self, v: Spanned<DeValue<'_>>, what: &str) -> Option<T> {
+        let start = v.span().start;
+        match T::deserialize(ValueDeserializer::from(v)) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.de_error(start, what, e);
+                None
+            }
+        }
+    }
+
+    /// An array of tables (`[[customize]]`), each element deserialized on its own so that
+    /// every bad element is reported.
+    fn array<T: DeserializeOwned>(
+        &mut self,
+        v: Spanned<DeValue<'_>>,
+        what: &str,
+    ) -> Vec<Located<T>> {
+        let start = v.span().start;
+        let DeValue::Array(items) = v.into_inner() else {
+            self.at(Some(start), format!("{what} must be an array of tables ([[{what}]])"));
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let line = line_of(self.text, item.span().start);
+            if let Some(t) = self.value(item, &format!("{what} #{}", i + 1)) {
+                out.push(Located { line, item: t });
+            }
+        }
+        out
+    }
+}
+
+/// Parse and validate recipe text; relative host paths are resolved against `dir`.
+pub fn parse(text: &str, dir: &Path, vars: &VarSource) -> Result<Recipe, Vec<Problem>> {
+    let mut cx = Ctx {
+        text,
+        problems: Vec::new(),
+    };
+    let (doc, errors) = DeTable::parse_recoverable(text);
+    for e in errors {
+        let off = e.span().map(|s| s.start);
+        cx.at(off, format!("TOML syntax: {}", e.message().trim()));
+    }
+    let mut table = doc.into_inner();
+
+    // [vars] first: the defaults every other section's strings may use.
+    let mut defaults: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(v) = table.remove("vars") {
+        if let Some(d) = cx.value::<BTreeMap<String, String>>(v, "[vars]") {
+            for k in d.keys() {
+                if !vars::valid_name(k) {
+                    cx.at(None, format!("[vars]: {k:?} is not a variable name"));
+                }
+            }
+            defaults = d;
+        }
+    }
+    let mut used = BTreeMap::new();
+    let lookup = |n: &str| vars.lookup(n, &defaults);
+    for (_, v) in table.iter_mut() {
+        substitute_all(v, &lookup, &mut used, &mut cx);
+    }
+
+    let mut recipe = Recipe {
+        vars: used,
+        ..Recipe::default()
+    };
+    let mut lines: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for (key, value) in table {
+        let key_off = key.span().start;
+        let line = line_of(text, value.span().start);
+        match key.get_ref().as_ref() {
+            "base" => {
+                lines.insert("base", line);
+                recipe.base = cx.value::<Base>(value, "[base]");
+            }
+            "customize" => recipe.customize = cx.array::<Step>(value, "customize"),
+            "seal" => {
+                lines.insert("seal", line);
+                if let Some(s) = cx.value::<SealSection>(value, "[seal]") {
+                    recipe.seal = s;
+                }
+            }
+            "output" => recipe.output = cx.array::<Output>(value, "output"),
+            "glance" => {
+                lines.insert("glance", line);
+                recipe.glance = cx.value::<GlanceSection>(value, "[glance]");
+            }
+            other => cx.at(
+                Some(key_off),
+                format!(
+                    "unknown section {other:?} (expected base, vars, customize, seal, output, glance)"
+                ),
+            ),
+        }
+    }
+    let mut problems = cx.problems;
+    problems.extend(validate::validate(&mut recipe, dir, &lines));
+    problems.sort_by_key(|p| p.line.unwrap_or(0));
+    if problems.is_empty() {
+        Ok(recipe)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Substitute `${var}` in every string below `v` (keys are left alone).
+fn substitute_all(
+    v: &mut Spanned<DeValue<'_>>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    used: &mut BTreeMap<String, String>,
+    cx: &mut Ctx<'_>,
+) {
+    let start = v.span().start;
+    match v.get_mut() {
+        DeValue::String(s) => match vars::substitute(s, lookup, used) {
+            Ok(new) => *s = new.into(),
+            Err(msg) => cx.at(Some(start), msg),
+        },
+        DeValue::Array(items) => {
+            for item in items.iter_mut() {
+                substitute_all(item, lookup, used, cx);
+            }
+        }
+        DeValue::Table(t) => {
+            for (_, item) in t.iter_mut() {
+                substitute_all(item, lookup, used, cx);
+            }
+        }
+        _ => {}
+    }
+}
