@@ -4,5 +4,6 @@ mod disk;
 mod ext4;
 mod fixtures;
 mod inspect;
+mod recipe;
 mod seal_ops;
 mod util;

@@ -13,8 +13,10 @@ use std::path::{Path, PathBuf};
 use nix::dir::{Dir, Type};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, openat, openat2, readlinkat};
-use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, fstatat};
-use nix::unistd::{UnlinkatFlags, ftruncate, syncfs, unlinkat};
+use nix::sys::stat::{
+    FchmodatFlags, FileStat, Mode, SFlag, fchmod, fchmodat, fstat, fstatat, mkdirat,
+};
+use nix::unistd::{Gid, Uid, UnlinkatFlags, fchownat, ftruncate, symlinkat, syncfs, unlinkat};
 
 use super::{DirEntry, FileKind, FileMeta, FsError, GuestFs, GuestFsMut};
 
@@ -125,6 +127,20 @@ fn meta_of(st: &FileStat) -> FileMeta {
 /// A missing path or a parent that is not a directory both mean "does not exist".
 fn is_absent(e: Errno) -> bool {
     matches!(e, Errno::ENOENT | Errno::ENOTDIR)
+}
+
+/// A new guest entry belongs to root; unprivileged (test) runs keep their own uid.
+fn give_to_root(parent: &OwnedFd, name: &str, path: &str) -> Result<(), FsError> {
+    match fchownat(
+        parent.as_fd(),
+        name,
+        Some(Uid::from_raw(0)),
+        Some(Gid::from_raw(0)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    ) {
+        Ok(()) | Err(Errno::EPERM) => Ok(()),
+        Err(e) => Err(io_err(format!("chown {path}"), e)),
+    }
 }
 
 fn require_regular(path: &str, fd: &OwnedFd) -> Result<FileStat, FsError> {
@@ -296,6 +312,65 @@ impl GuestFsMut for DirFs {
             context: format!("writing {path}"),
             source,
         })
+    }
+
+    fn mkdir(&mut self, path: &str, mode: u32) -> Result<(), FsError> {
+        let (parent, name) = self.parent(path)?;
+        let parent = parent.map_err(|e| io_err(format!("opening the parent of {path}"), e))?;
+        let perm = Mode::from_bits_truncate(mode & 0o7777);
+        mkdirat(parent.as_fd(), name.as_str(), perm)
+            .map_err(|e| io_err(format!("creating directory {path}"), e))?;
+        // The umask may have cut bits.
+        fchmodat(
+            parent.as_fd(),
+            name.as_str(),
+            perm,
+            FchmodatFlags::NoFollowSymlink,
+        )
+        .map_err(|e| io_err(format!("chmod {path}"), e))?;
+        give_to_root(&parent, &name, path)
+    }
+
+    fn symlink(&mut self, path: &str, target: &str) -> Result<(), FsError> {
+        let (parent, name) = self.parent(path)?;
+        let parent = parent.map_err(|e| io_err(format!("opening the parent of {path}"), e))?;
+        symlinkat(target, parent.as_fd(), name.as_str())
+            .map_err(|e| io_err(format!("creating symlink {path}"), e))?;
+        give_to_root(&parent, &name, path)
+    }
+
+    fn set_mode(&mut self, path: &str, mode: u32) -> Result<(), FsError> {
+        let (parent, name) = self.parent(path)?;
+        let parent = parent.map_err(|e| io_err(format!("opening the parent of {path}"), e))?;
+        let st = fstatat(parent.as_fd(), name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|e| io_err(format!("stat {path}"), e))?;
+        if kind_of(&st) == FileKind::Symlink {
+            return Err(FsError::path(
+                path,
+                "is a symlink; Linux symlinks have no mode",
+            ));
+        }
+        // Not a symlink (checked above), so following is the same as not following.
+        fchmodat(
+            parent.as_fd(),
+            name.as_str(),
+            Mode::from_bits_truncate(mode & 0o7777),
+            FchmodatFlags::FollowSymlink,
+        )
+        .map_err(|e| io_err(format!("chmod {path}"), e))
+    }
+
+    fn set_owner(&mut self, path: &str, uid: u32, gid: u32) -> Result<(), FsError> {
+        let (parent, name) = self.parent(path)?;
+        let parent = parent.map_err(|e| io_err(format!("opening the parent of {path}"), e))?;
+        fchownat(
+            parent.as_fd(),
+            name.as_str(),
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| io_err(format!("chown {path}"), e))
     }
 
     fn flush(&mut self) -> Result<(), FsError> {

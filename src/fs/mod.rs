@@ -96,6 +96,15 @@ pub trait GuestFsMut: GuestFs {
     /// Replace a regular file's content, keeping owner and mode; create it with `mode`,
     /// uid 0 and gid 0 if it does not exist (the parent must exist).
     fn write_file(&mut self, path: &str, data: &[u8], mode: u32) -> Result<(), FsError>;
+    /// Create a directory (the parent must exist, `path` must not) with permission bits
+    /// `mode`, owner 0:0.
+    fn mkdir(&mut self, path: &str, mode: u32) -> Result<(), FsError>;
+    /// Create a symlink `path` -> `target` (the target is stored, never resolved), owner 0:0.
+    fn symlink(&mut self, path: &str, target: &str) -> Result<(), FsError>;
+    /// Set the permission bits (low 12 bits of `mode`); a final symlink is not followed.
+    fn set_mode(&mut self, path: &str, mode: u32) -> Result<(), FsError>;
+    /// Set owner and group; a final symlink is not followed (the link itself changes).
+    fn set_owner(&mut self, path: &str, uid: u32, gid: u32) -> Result<(), FsError>;
     /// Flush everything to the underlying storage.
     fn flush(&mut self) -> Result<(), FsError>;
 }

@@ -93,7 +93,11 @@ pub fn load(path: &Path, vars: &VarSource) -> Result<Loaded, RecipeErrors> {
 /// Line (1-based) of a byte offset.
 pub fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 struct Ctx<'t> {
@@ -117,14 +121,49 @@ impl Ctx<'_> {
 
     /// Deserialize one value; on error record it and return None.
     fn value<T: DeserializeOwned>(&mut self, v: Spanned<DeValue<'_>>, what: &str) -> Option<T> {
-        let start = v.span().start;
+        let span = v.span();
         match T::deserialize(ValueDeserializer::from(v)) {
             Ok(t) => Some(t),
             Err(e) => {
+                let start = self
+                    .unknown_key_offset(&e, span.clone())
+                    .unwrap_or(span.start);
                 self.de_error(start, what, e);
                 None
             }
         }
+    }
+
+    /// For "unknown field `k`" without a span of its own: where `k =` starts in the table.
+    fn unknown_key_offset(
+        &self,
+        e: &toml::de::Error,
+        span: std::ops::Range<usize>,
+    ) -> Option<usize> {
+        if e.span().is_some() {
+            return None;
+        }
+        let key = e
+            .message()
+            .strip_prefix("unknown field `")?
+            .split('`')
+            .next()?;
+        // The table's span may cover only its header: read on to the next header.
+        let body = self.text.get(span.start..)?;
+        let mut off = 0;
+        for (i, line) in body.split_inclusive('\n').enumerate() {
+            let t = line.trim_start();
+            if i > 0 && t.starts_with('[') && span.end <= span.start + off {
+                break;
+            }
+            if let Some(rest) = t.strip_prefix(key)
+                && rest.trim_start().starts_with('=')
+            {
+                return Some(span.start + off);
+            }
+            off += line.len();
+        }
+        None
     }
 
     /// An array of tables (`[[customize]]`), each element deserialized on its own so that
@@ -136,7 +175,10 @@ impl Ctx<'_> {
     ) -> Vec<Located<T>> {
         let start = v.span().start;
         let DeValue::Array(items) = v.into_inner() else {
-            self.at(Some(start), format!("{what} must be an array of tables ([[{what}]])"));
+            self.at(
+                Some(start),
+                format!("{what} must be an array of tables ([[{what}]])"),
+            );
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -165,15 +207,15 @@ pub fn parse(text: &str, dir: &Path, vars: &VarSource) -> Result<Recipe, Vec<Pro
 
     // [vars] first: the defaults every other section's strings may use.
     let mut defaults: BTreeMap<String, String> = BTreeMap::new();
-    if let Some(v) = table.remove("vars") {
-        if let Some(d) = cx.value::<BTreeMap<String, String>>(v, "[vars]") {
-            for k in d.keys() {
-                if !vars::valid_name(k) {
-                    cx.at(None, format!("[vars]: {k:?} is not a variable name"));
-                }
+    if let Some(v) = table.remove("vars")
+        && let Some(d) = cx.value::<BTreeMap<String, String>>(v, "[vars]")
+    {
+        for k in d.keys() {
+            if !vars::valid_name(k) {
+                cx.at(None, format!("[vars]: {k:?} is not a variable name"));
             }
-            defaults = d;
         }
+        defaults = d;
     }
     let mut used = BTreeMap::new();
     let lookup = |n: &str| vars.lookup(n, &defaults);

@@ -2,6 +2,7 @@
 //! Glance upload, checked as a whole before any work starts.
 
 pub mod check;
+pub mod customize;
 pub mod schema;
 pub mod validate;
 pub mod vars;

@@ -30,9 +30,15 @@ pub fn split_owner(s: &str) -> Result<(&str, Option<&str>), String> {
         Some((u, g)) => (u, Some(g)),
         None => (s, None),
     };
-    let ok = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    let ok = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    };
     if !ok(u) || g.is_some_and(|g| !ok(g)) {
-        return Err(format!("owner {s:?} is not \"user:group\" (names or numbers)"));
+        return Err(format!(
+            "owner {s:?} is not \"user:group\" (names or numbers)"
+        ));
     }
     Ok((u, g))
 }
@@ -53,7 +59,8 @@ pub fn valid_user(u: &str) -> bool {
     !u.is_empty()
         && u.len() <= 32
         && !u.starts_with('-')
-        && u.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && u.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 /// RFC 1123 host name (labels of letters, digits and '-').
@@ -78,7 +85,8 @@ pub fn valid_ssh_key(k: &str) -> bool {
     !k.contains('\n')
         && (t.starts_with("ssh-") || t.starts_with("ecdsa-") || t.starts_with("sk-"))
         && b.len() > 16
-        && b.chars().all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c))
+        && b.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c))
 }
 
 fn is_sha256(s: &str) -> bool {
@@ -108,9 +116,10 @@ impl V<'_> {
             (Ok(m), Some(true)) if !m.is_dir() => {
                 self.err(line, format!("{what} {} is not a directory", abs.display()))
             }
-            (Ok(m), Some(false)) if !m.is_file() => {
-                self.err(line, format!("{what} {} is not a regular file", abs.display()))
-            }
+            (Ok(m), Some(false)) if !m.is_file() => self.err(
+                line,
+                format!("{what} {} is not a regular file", abs.display()),
+            ),
             _ => {}
         }
     }
@@ -135,11 +144,7 @@ impl V<'_> {
 }
 
 /// Check every value of `r`; make its host paths absolute.
-pub fn validate(
-    r: &mut Recipe,
-    dir: &Path,
-    lines: &BTreeMap<&'static str, usize>,
-) -> Vec<Problem> {
+pub fn validate(r: &mut Recipe, dir: &Path, lines: &BTreeMap<&'static str, usize>) -> Vec<Problem> {
     let mut v = V {
         dir,
         out: Vec::new(),
@@ -153,7 +158,10 @@ pub fn validate(
             if let Some(s) = &b.sha256
                 && !is_sha256(s)
             {
-                v.err(base_line, format!("[base] sha256 {s:?} is not 64 hex digits"));
+                v.err(
+                    base_line,
+                    format!("[base] sha256 {s:?} is not 64 hex digits"),
+                );
             }
             match (&mut b.path, &b.url) {
                 (Some(_), Some(_)) => v.err(base_line, "[base] has both path and url: choose one"),
@@ -164,7 +172,10 @@ pub fn validate(
                         v.err(base_line, format!("[base] url {u:?} is not http(s)"));
                     }
                     if b.sha256.is_none() {
-                        v.err(base_line, "[base] url needs sha256 (downloads are verified)");
+                        v.err(
+                            base_line,
+                            "[base] url needs sha256 (downloads are verified)",
+                        );
                     }
                 }
             }
@@ -227,9 +238,10 @@ pub fn validate(
                 match (&k.key, &mut k.key_file) {
                     (Some(_), Some(_)) => v.err(l, "has both key and key-file: choose one"),
                     (None, None) => v.err(l, "needs key or key-file"),
-                    (Some(key), None) if !valid_ssh_key(key) => {
-                        v.err(l, "key is not an OpenSSH public key line (\"ssh-ed25519 AAAA... comment\")")
-                    }
+                    (Some(key), None) if !valid_ssh_key(key) => v.err(
+                        l,
+                        "key is not an OpenSSH public key line (\"ssh-ed25519 AAAA... comment\")",
+                    ),
                     (None, Some(f)) => v.host(l, "key-file", f, Some(false)),
                     _ => {}
                 }
@@ -244,18 +256,24 @@ pub fn validate(
                     v.err(l, format!("user {:?} is not a valid user name", p.user));
                 }
                 let locked = matches!(p.hash.as_str(), "!" | "*" | "!*");
-                if !(locked || p.hash.starts_with('$'))
-                    || p.hash.contains([':', '\n'])
-                {
+                if !(locked || p.hash.starts_with('$')) || p.hash.contains([':', '\n']) {
                     v.err(l, "hash must be a crypt(3) hash (\"$6$...\", \"$y$...\") or \"!\" to lock; never a clear-text password");
                 }
             }
             Step::Firstboot(f) => {
                 let ok = !f.name.is_empty()
                     && f.name.len() <= 200
-                    && f.name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.@".contains(c));
+                    && f.name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_-.@".contains(c));
                 if !ok {
-                    v.err(l, format!("unit name {:?} may hold only letters, digits and _-.@", f.name));
+                    v.err(
+                        l,
+                        format!(
+                            "unit name {:?} may hold only letters, digits and _-.@",
+                            f.name
+                        ),
+                    );
                 }
                 if f.command.trim().is_empty() || f.command.contains('\n') {
                     v.err(l, "command must be one non-empty line");
@@ -291,17 +309,29 @@ pub fn validate(
         let l = Some(o.line);
         let out = &mut o.item;
         if !matches!(out.format.as_str(), "qcow2" | "raw") {
-            v.err(l, format!("output format {:?}: expected qcow2 or raw", out.format));
+            v.err(
+                l,
+                format!("output format {:?}: expected qcow2 or raw", out.format),
+            );
         }
         if !matches!(out.compression.as_str(), "none" | "zlib" | "zstd") {
-            v.err(l, format!("output compression {:?}: expected none, zlib or zstd", out.compression));
+            v.err(
+                l,
+                format!(
+                    "output compression {:?}: expected none, zlib or zstd",
+                    out.compression
+                ),
+            );
         } else if out.format == "raw" && out.compression != "none" {
             v.err(l, "raw output cannot be compressed (use qcow2)");
         }
         if let Some(c) = out.cluster_size
             && (!c.is_power_of_two() || !(MIN_CLUSTER..=MAX_CLUSTER).contains(&c))
         {
-            v.err(l, format!("cluster-size {c}: expected a power of two from 512 to 2 MiB"));
+            v.err(
+                l,
+                format!("cluster-size {c}: expected a power of two from 512 to 2 MiB"),
+            );
         }
         if out.cluster_size.is_some() && out.format == "raw" {
             v.err(l, "cluster-size applies to qcow2 only");
@@ -324,12 +354,20 @@ pub fn validate(
         if let Some(vis) = &g.visibility
             && !matches!(vis.as_str(), "private" | "shared" | "community" | "public")
         {
-            v.err(gl, format!("[glance] visibility {vis:?}: expected private, shared, community or public"));
+            v.err(
+                gl,
+                format!(
+                    "[glance] visibility {vis:?}: expected private, shared, community or public"
+                ),
+            );
         }
         if let Some(o) = &mut g.output {
             let abs = dir.join(&*o).display().to_string();
             if !seen.contains(&abs) {
-                v.err(gl, format!("[glance] output {o:?} is not one of the [[output]] paths"));
+                v.err(
+                    gl,
+                    format!("[glance] output {o:?} is not one of the [[output]] paths"),
+                );
             }
             *o = abs;
         }
@@ -355,7 +393,9 @@ mod tests {
         assert!(valid_hostname("web-1.example.org"));
         assert!(!valid_hostname("-bad"));
         assert!(!valid_hostname("a..b"));
-        assert!(valid_ssh_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample me@host"));
+        assert!(valid_ssh_key(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample me@host"
+        ));
         assert!(!valid_ssh_key("hello world"));
         assert!(check_guest_path("/etc/../x").is_err());
         assert!(check_guest_path("etc").is_err());

@@ -119,15 +119,17 @@ mod tests {
         assert_eq!(sub("cost $5, $${a} stays").unwrap(), "cost $5, ${a} stays");
         assert_eq!(sub("no vars").unwrap(), "no vars");
         let e = sub("${b} ${a} ${c}").unwrap_err();
-        assert!(e.contains("${b}") && e.contains("${c}") && !e.contains("${a}"), "{e}");
+        assert!(
+            e.contains("${b}") && e.contains("${c}") && !e.contains("${a}"),
+            "{e}"
+        );
         assert!(sub("${a").unwrap_err().contains("unclosed"));
         assert!(sub("${1x}").unwrap_err().contains("not a variable name"));
     }
 
     #[test]
     fn cli_beats_env_beats_defaults() {
-        let defaults: BTreeMap<String, String> =
-            [("v".to_string(), "default".to_string())].into();
+        let defaults: BTreeMap<String, String> = [("v".to_string(), "default".to_string())].into();
         let src = VarSource::from_args(&["v=cli".into()], false).unwrap();
         assert_eq!(src.lookup("v", &defaults).as_deref(), Some("cli"));
         let src = VarSource::from_args(&[], false).unwrap();

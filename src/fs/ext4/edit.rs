@@ -379,6 +379,52 @@ impl GuestFsMut for Ext4Fs {
             .map_err(|e| self.err(path, "writing", e))
     }
 
+    fn mkdir(&mut self, path: &str, mode: u32) -> Result<(), FsError> {
+        self.check_writable(path)?;
+        if self.find(path, false)?.is_some() {
+            return Err(FsError::path(path, "already exists"));
+        }
+        let (dir, name) = self.parent_of(path)?;
+        let ino = self
+            .h
+            .mkdir(dir, &name)
+            .map_err(|e| self.err(path, "creating the directory", e))?;
+        self.h
+            .set_attr(ino, mode & 0o7777, 0, 0)
+            .map_err(|e| self.err(path, "setting the mode", e))
+    }
+
+    fn symlink(&mut self, path: &str, target: &str) -> Result<(), FsError> {
+        self.check_writable(path)?;
+        if self.find(path, false)?.is_some() {
+            return Err(FsError::path(path, "already exists"));
+        }
+        let (dir, name) = self.parent_of(path)?;
+        let t = CString::new(target).map_err(|_| FsError::path(path, "target contains NUL"))?;
+        self.h
+            .symlink(dir, &name, &t)
+            .map_err(|e| self.err(path, "creating the symlink", e))?;
+        Ok(())
+    }
+
+    fn set_mode(&mut self, path: &str, mode: u32) -> Result<(), FsError> {
+        self.check_writable(path)?;
+        let ino = self.must_find(path, false)?;
+        let st = self.stat(path, ino)?;
+        self.h
+            .set_attr(ino, mode & 0o7777, st.uid, st.gid)
+            .map_err(|e| self.err(path, "chmod", e))
+    }
+
+    fn set_owner(&mut self, path: &str, uid: u32, gid: u32) -> Result<(), FsError> {
+        self.check_writable(path)?;
+        let ino = self.must_find(path, false)?;
+        let st = self.stat(path, ino)?;
+        self.h
+            .set_attr(ino, st.mode & 0o7777, uid, gid)
+            .map_err(|e| self.err(path, "chown", e))
+    }
+
     fn flush(&mut self) -> Result<(), FsError> {
         if !self.writable {
             return Ok(());

@@ -75,6 +75,15 @@ unsafe extern "C" {
         perm: u32,
         out: *mut u32,
     ) -> c_long;
+    fn cs_set_attr(fs: *mut Filsys, ino: u32, perm: u32, uid: u32, gid: u32) -> c_long;
+    fn cs_mkdir(fs: *mut Filsys, dir: u32, name: *const c_char, out: *mut u32) -> c_long;
+    fn cs_symlink(
+        fs: *mut Filsys,
+        dir: u32,
+        name: *const c_char,
+        target: *const c_char,
+        out: *mut u32,
+    ) -> c_long;
     fn cs_find_first_free(fs: *mut Filsys, start: u64, end: u64, out: *mut u64) -> c_long;
     fn cs_find_first_used(fs: *mut Filsys, start: u64, end: u64, out: *mut u64) -> c_long;
 }
@@ -260,6 +269,25 @@ impl Handle {
         let mut ino = 0u32;
         // SAFETY: valid handle, C string and out-pointer.
         check(unsafe { cs_create(self.ptr(), dir, name.as_ptr(), perm, &mut ino) })?;
+        Ok(ino)
+    }
+
+    pub fn set_attr(&mut self, ino: u32, perm: u32, uid: u32, gid: u32) -> Result<(), Code> {
+        // SAFETY: valid handle.
+        check(unsafe { cs_set_attr(self.ptr(), ino, perm, uid, gid) })
+    }
+
+    pub fn mkdir(&mut self, dir: u32, name: &CStr) -> Result<u32, Code> {
+        let mut ino = 0u32;
+        // SAFETY: valid handle, C string and out-pointer.
+        check(unsafe { cs_mkdir(self.ptr(), dir, name.as_ptr(), &mut ino) })?;
+        Ok(ino)
+    }
+
+    pub fn symlink(&mut self, dir: u32, name: &CStr, target: &CStr) -> Result<u32, Code> {
+        let mut ino = 0u32;
+        // SAFETY: valid handle, C strings and out-pointer.
+        check(unsafe { cs_symlink(self.ptr(), dir, name.as_ptr(), target.as_ptr(), &mut ino) })?;
         Ok(ino)
     }
 

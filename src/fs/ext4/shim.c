@@ -576,3 +576,71 @@ long cs_find_first_used(ext2_filsys fs, uint64_t start, uint64_t end, uint64_t *
 	*out = b;
 	return err;
 }
+
+/* Set permission bits and owner of `ino` (the file type bits are kept); ctime updated. */
+long cs_set_attr(ext2_filsys fs, uint32_t ino, uint32_t perm, uint32_t uid, uint32_t gid)
+{
+	struct ext2_inode inode;
+	errcode_t err = ext2fs_read_inode(fs, ino, &inode);
+	if (err)
+		return err;
+	inode.i_mode = (inode.i_mode & LINUX_S_IFMT) | (perm & 07777);
+	inode.i_uid = uid & 0xffff;
+	ext2fs_set_i_uid_high(inode, uid >> 16);
+	inode.i_gid = gid & 0xffff;
+	ext2fs_set_i_gid_high(inode, gid >> 16);
+	touch_ctime(fs, &inode, 0);
+	return ext2fs_write_inode(fs, ino, &inode);
+}
+
+/* Create directory `name` in `dir` (as fuse2fs op_mkdir: expand the parent when full). */
+long cs_mkdir(ext2_filsys fs, uint32_t dir, const char *name, uint32_t *out)
+{
+	errcode_t err;
+	ext2_ino_t ino = 0;
+
+	*out = 0;
+	err = ext2fs_mkdir(fs, dir, 0, name);
+	if (err == EXT2_ET_DIR_NO_SPACE) {
+		err = ext2fs_expand_dir(fs, dir);
+		if (err)
+			return err;
+		err = ext2fs_mkdir(fs, dir, 0, name);
+	}
+	if (err)
+		return err;
+	err = ext2fs_lookup(fs, dir, name, strlen(name), NULL, &ino);
+	if (err)
+		return err;
+	err = touch_dir(fs, dir, 0);
+	if (err)
+		return err;
+	*out = ino;
+	return 0;
+}
+
+/* Create symlink `name` in `dir` pointing at `target` (owner 0:0, mode 0777). */
+long cs_symlink(ext2_filsys fs, uint32_t dir, const char *name, const char *target, uint32_t *out)
+{
+	errcode_t err;
+	ext2_ino_t ino = 0;
+
+	*out = 0;
+	err = ext2fs_symlink(fs, dir, 0, name, target);
+	if (err == EXT2_ET_DIR_NO_SPACE) {
+		err = ext2fs_expand_dir(fs, dir);
+		if (err)
+			return err;
+		err = ext2fs_symlink(fs, dir, 0, name, target);
+	}
+	if (err)
+		return err;
+	err = ext2fs_lookup(fs, dir, name, strlen(name), NULL, &ino);
+	if (err)
+		return err;
+	err = touch_dir(fs, dir, 0);
+	if (err)
+		return err;
+	*out = ino;
+	return 0;
+}

@@ -1,0 +1,417 @@
+//! Recipes: `recipe check` (every problem at once, with lines), the example recipes, and the
+//! customize steps applied to real ext4 (checked with e2fsck -fn and read back) and to a
+//! directory tree.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cloudseal::fs::dir::DirFs;
+use cloudseal::fs::ext4::Ext4Fs;
+use cloudseal::fs::{FileKind, GuestFs, GuestFsMut};
+use cloudseal::recipe::customize::{self, StepReport};
+use cloudseal::recipe::{self, VarSource};
+
+use crate::util::{repo, require_tool, run, run_ok, tempdir};
+
+const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq0kLw3m1rA8l0c5uJg1rV6o2mH1b0T7y3xkG5c9eFq test@cloudseal";
+
+#[test]
+fn check_reports_every_problem_of_a_broken_recipe_with_lines() {
+    let t = tempdir();
+    let r = t.path().join("broken.toml");
+    std::fs::write(
+        &r,
+        r#"[base]
+path = "missing.qcow2"
+
+[[customize]]
+op = "write"
+path = "etc/motd"
+content = "hi ${who}"
+
+[[customize]]
+op = "frobnicate"
+path = "/x"
+
+[[customize]]
+op = "chmod"
+path = "/etc/x"
+mode = "999"
+colour = "red"
+
+[seal]
+operations = "defaults,bogus-op"
+
+[[output]]
+path = "out.img"
+format = "vmdk"
+
+[extra]
+x = 1
+"#,
+    )
+    .unwrap();
+    let out = run(crate::util::cloudseal()
+        .args(["recipe", "check"])
+        .arg(&r)
+        .env_remove("who"));
+    assert_eq!(out.status.code(), Some(1), "a broken recipe must fail");
+    let err = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "line 1: [base] path",
+        "missing.qcow2",
+        "line 4: customize step write: guest path \"etc/motd\" is not absolute",
+        "line 7: undefined variable(s) ${who}",
+        "line 10: customize #2: unknown variant `frobnicate`",
+        "line 17: customize #3: unknown field `colour`",
+        "line 19: [seal]: unknown operation(s) \"bogus-op\"",
+        "line 22: output format \"vmdk\"",
+        "line 26: unknown section \"extra\"",
+        "8 problem(s)",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    // Defining the variable removes exactly that problem.
+    let out = run(crate::util::cloudseal()
+        .args(["recipe", "check", "--var", "who=me"])
+        .arg(&r));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("7 problem(s)") && !err.contains("${who}"),
+        "{err}"
+    );
+}
+
+#[test]
+fn syntax_errors_are_reported_with_lines() {
+    let t = tempdir();
+    let e = recipe::parse(
+        "[base]\npath = \"x\n\n[[output]]\npath = 3\n",
+        t.path(),
+        &VarSource::default(),
+    )
+    .unwrap_err();
+    assert!(
+        e.iter()
+            .any(|p| p.line == Some(2) && p.message.contains("TOML syntax")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn example_recipes_pass_check() {
+    let t = tempdir();
+    let base = t.path().join("base.qcow2");
+    std::fs::write(&base, b"").unwrap();
+    for name in ["debian-12.toml", "rhel-9.toml"] {
+        let out = run_ok(
+            crate::util::cloudseal()
+                .args(["recipe", "check", "--var"])
+                .arg(format!("base={}", base.display()))
+                .arg("--var")
+                .arg(format!("out={}", t.path().display()))
+                .arg(repo().join("recipes").join(name)),
+        );
+        assert!(out.contains(": ok ("), "{name}: {out}");
+    }
+}
+
+/// The steps every customize test applies (host paths under `host`).
+fn steps_recipe(host: &Path) -> String {
+    format!(
+        r#"
+[base]
+path = "base.img"
+
+[[customize]]
+op = "write"
+path = "/etc/motd"
+content = "hello from ${{who}}\n"
+
+[[customize]]
+op = "write"
+path = "/opt/app/etc/app.conf"
+from = "{host}/app.conf"
+mode = "0640"
+owner = "debian:adm"
+
+[[customize]]
+op = "copy-in"
+from = "{host}/tree"
+to = "/srv/site"
+
+[[customize]]
+op = "delete"
+path = "/var/log/*.log"
+
+[[customize]]
+op = "delete"
+path = "/var/cache/junk"
+
+[[customize]]
+op = "mkdir"
+path = "/data/a/b"
+mode = "0750"
+owner = "1000:1000"
+
+[[customize]]
+op = "chmod"
+path = "/etc/hosts"
+mode = "0600"
+
+[[customize]]
+op = "chown"
+path = "/etc/hosts"
+owner = "debian"
+
+[[customize]]
+op = "symlink"
+path = "/usr/local/bin/app"
+target = "/opt/app/bin/app"
+
+[[customize]]
+op = "ssh-key"
+user = "debian"
+key = "{KEY}"
+
+[[customize]]
+op = "hostname"
+hostname = "web-1.example.org"
+
+[[customize]]
+op = "password"
+user = "debian"
+hash = "$6$saltsalt$0123456789abcdef"
+
+[[customize]]
+op = "firstboot"
+name = "cloudseal-ssh-keygen"
+command = "ssh-keygen -A"
+unless-exists = "/etc/ssh/ssh_host_ed25519_key"
+before = ["ssh.service"]
+
+[[output]]
+path = "out.qcow2"
+"#,
+        host = host.display()
+    )
+}
+
+/// Host inputs, and a small Debian-like guest tree.
+fn make_inputs(dir: &Path) -> (PathBuf, PathBuf) {
+    let host = dir.join("host");
+    std::fs::create_dir_all(host.join("tree/css")).unwrap();
+    std::fs::write(host.join("app.conf"), "port = 8080\n").unwrap();
+    std::fs::write(host.join("tree/index.html"), "<h1>hi</h1>\n").unwrap();
+    std::fs::write(host.join("tree/css/site.css"), "body {}\n").unwrap();
+    std::os::unix::fs::symlink("index.html", host.join("tree/home.html")).unwrap();
+    let g = dir.join("guest");
+    let w = |p: &str, data: &str| {
+        let path = g.join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    };
+    w(
+        "etc/passwd",
+        "root:x:0:0:root:/root:/bin/bash\ndebian:x:1000:1000:Debian:/home/debian:/bin/bash\n",
+    );
+    w("etc/group", "root:x:0:\nadm:x:4:debian\ndebian:x:1000:\n");
+    w(
+        "etc/shadow",
+        "root:*:19000:0:99999:7:::\ndebian:!:19000:0:99999:7:::\n",
+    );
+    w("etc/hosts", "127.0.0.1\tlocalhost\n127.0.1.1\told-host\n");
+    w("etc/hostname", "old-host\n");
+    w("var/log/syslog.log", "x\n");
+    w("var/log/auth.log", "y\n");
+    w("var/log/keep.txt", "z\n");
+    w("var/cache/junk/a/b", "deep\n");
+    std::fs::create_dir_all(g.join("home/debian")).unwrap();
+    std::fs::create_dir_all(g.join("root")).unwrap();
+    (host, g)
+}
+
+fn apply_recipe(fs: &mut dyn GuestFsMut, host: &Path) -> Vec<StepReport> {
+    let vars = VarSource::from_args(&["who=tests".into()], false).unwrap();
+    let dir = host.parent().unwrap();
+    std::fs::write(dir.join("base.img"), b"").unwrap();
+    let r = recipe::parse(&steps_recipe(host), dir, &vars).unwrap_or_else(|e| panic!("{e:?}"));
+    customize::apply(fs, &r.customize).unwrap_or_else(|e| panic!("{e:#?}"))
+}
+
+/// What every customize test expects to find afterwards.
+fn verify(fs: &dyn GuestFs, reports: &[StepReport]) {
+    let read = |p: &str| String::from_utf8(fs.read_file(p, 1 << 20).unwrap()).unwrap();
+    let meta = |p: &str| {
+        fs.metadata(p)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{p} missing"))
+    };
+    assert_eq!(read("/etc/motd"), "hello from tests\n");
+    assert_eq!(read("/opt/app/etc/app.conf"), "port = 8080\n");
+    let m = meta("/opt/app/etc/app.conf");
+    assert_eq!((m.mode & 0o7777, m.uid, m.gid), (0o640, 1000, 4));
+    assert_eq!(meta("/opt/app").kind, FileKind::Dir);
+    assert_eq!(read("/srv/site/index.html"), "<h1>hi</h1>\n");
+    assert_eq!(read("/srv/site/css/site.css"), "body {}\n");
+    assert_eq!(fs.read_link("/srv/site/home.html").unwrap(), "index.html");
+    assert!(fs.metadata("/var/log/syslog.log").unwrap().is_none());
+    assert!(fs.metadata("/var/log/auth.log").unwrap().is_none());
+    assert!(fs.metadata("/var/log/keep.txt").unwrap().is_some());
+    assert!(fs.metadata("/var/cache/junk").unwrap().is_none());
+    let m = meta("/data/a/b");
+    assert_eq!(
+        (m.kind, m.mode & 0o7777, m.uid, m.gid),
+        (FileKind::Dir, 0o750, 1000, 1000)
+    );
+    let m = meta("/etc/hosts");
+    assert_eq!((m.mode & 0o7777, m.uid, m.gid), (0o600, 1000, 1000));
+    assert_eq!(
+        fs.read_link("/usr/local/bin/app").unwrap(),
+        "/opt/app/bin/app"
+    );
+    let m = meta("/home/debian/.ssh");
+    assert_eq!(
+        (m.kind, m.mode & 0o7777, m.uid, m.gid),
+        (FileKind::Dir, 0o700, 1000, 1000)
+    );
+    let m = meta("/home/debian/.ssh/authorized_keys");
+    assert_eq!((m.mode & 0o7777, m.uid, m.gid), (0o600, 1000, 1000));
+    assert_eq!(
+        read("/home/debian/.ssh/authorized_keys"),
+        format!("{KEY}\n")
+    );
+    assert_eq!(read("/etc/hostname"), "web-1.example.org\n");
+    assert!(read("/etc/hosts").contains("127.0.1.1\tweb-1.example.org web-1\n"));
+    assert!(read("/etc/shadow").contains("debian:$6$saltsalt$0123456789abcdef:19000:"));
+    let unit = read("/etc/systemd/system/cloudseal-ssh-keygen.service");
+    assert!(
+        unit.contains("ExecStart=/bin/sh -c \"ssh-keygen -A\""),
+        "{unit}"
+    );
+    assert!(unit.contains("Before=ssh.service"));
+    assert_eq!(
+        fs.read_link("/etc/systemd/system/multi-user.target.wants/cloudseal-ssh-keygen.service")
+            .unwrap(),
+        "/etc/systemd/system/cloudseal-ssh-keygen.service"
+    );
+    // The report names every step, and every path it changed.
+    let ops: Vec<&str> = reports.iter().map(|r| r.op).take(13).collect();
+    assert_eq!(
+        ops,
+        [
+            "write",
+            "write",
+            "copy-in",
+            "delete",
+            "delete",
+            "mkdir",
+            "chmod",
+            "chown",
+            "symlink",
+            "ssh-key",
+            "hostname",
+            "password",
+            "firstboot"
+        ]
+    );
+    let paths =
+        |i: usize| -> Vec<&str> { reports[i].changes.iter().map(|c| c.path.as_str()).collect() };
+    assert_eq!(paths(3), ["/var/log/auth.log", "/var/log/syslog.log"]);
+    assert!(paths(2).contains(&"/srv/site/css/site.css"));
+    assert!(paths(9).contains(&"/home/debian/.ssh/authorized_keys"));
+}
+
+fn e2fsck_clean(img: &Path) {
+    require_tool("e2fsck");
+    let out = run(Command::new("e2fsck").arg("-fn").arg(img));
+    assert!(
+        out.status.success(),
+        "e2fsck -fn {}:\n{}{}",
+        img.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn customize_steps_on_ext4_leave_a_clean_filesystem() {
+    require_tool("mke2fs");
+    let t = tempdir();
+    let (host, guest) = make_inputs(t.path());
+    for opts in [&["-O", "^inline_data"][..], &["-O", "inline_data"][..]] {
+        let img = t.path().join("root.ext4");
+        let _ = std::fs::remove_file(&img);
+        run_ok(
+            Command::new("mke2fs")
+                .args(["-q", "-F", "-t", "ext4"])
+                .args(opts)
+                .arg("-d")
+                .arg(&guest)
+                .arg(&img)
+                .arg("16M"),
+        );
+        let mut fs = Ext4Fs::open(&img, 0, true, "root").unwrap();
+        let reports = apply_recipe(&mut fs, &host);
+        fs.close().unwrap();
+        e2fsck_clean(&img);
+        let fs = Ext4Fs::open(&img, 0, false, "root").unwrap();
+        verify(&fs, &reports);
+        // debugfs, the reference reader, agrees on a created symlink and an owner.
+        let out = run_ok(
+            Command::new("debugfs")
+                .args(["-R", "stat /home/debian/.ssh"])
+                .arg(&img),
+        );
+        assert!(
+            out.contains("User:  1000") && out.contains("Mode:  0700"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn customize_steps_on_a_directory_and_selinux_relabel() {
+    let t = tempdir();
+    let (host, guest) = make_inputs(t.path());
+    std::fs::create_dir_all(guest.join("etc/selinux")).unwrap();
+    std::fs::write(
+        guest.join("etc/selinux/config"),
+        "SELINUX=enforcing\nSELINUXTYPE=targeted\n",
+    )
+    .unwrap();
+    let mut fs = DirFs::open(&guest).unwrap();
+    let reports = apply_recipe(&mut fs, &host);
+    verify(&fs, &reports);
+    assert!(guest.join(".autorelabel").exists());
+    assert_eq!(reports.last().map(|r| r.op), Some("selinux-relabel"));
+    let m = std::fs::symlink_metadata(guest.join("home/debian/.ssh")).unwrap();
+    assert_eq!(m.uid(), 1000);
+}
+
+#[test]
+fn a_failing_step_is_named_with_its_line() {
+    let t = tempdir();
+    let (_host, guest) = make_inputs(t.path());
+    std::fs::write(t.path().join("base.img"), b"").unwrap();
+    let text = "[base]\npath = \"base.img\"\n\n[[customize]]\nop = \"mkdir\"\npath = \"/x\"\n\n[[customize]]\nop = \"chmod\"\npath = \"/nope\"\nmode = \"0600\"\n\n[[output]]\npath = \"o\"\n";
+    let r = recipe::parse(text, t.path(), &VarSource::default()).unwrap();
+    let mut fs = DirFs::open(&guest).unwrap();
+    let e = customize::apply(&mut fs, &r.customize).unwrap_err();
+    let msg = format!("{e:#}");
+    let chain = anyhow_chain(&e);
+    assert!(msg.contains("customize step 2 (chmod, line 8)"), "{msg}");
+    assert!(chain.contains("/nope"), "{chain}");
+}
+
+fn anyhow_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
