@@ -4,7 +4,17 @@
 # console that it came up as a fresh machine: multi-user reached, a new machine-id, new SSH
 # host keys with sshd active, and an address from DHCP.
 #
-#   scripts/e2e-boot.sh [build|seal|check IMAGE|all]   (default: all)
+#   scripts/e2e-boot.sh all                 build, then the three boots below (CI runs this)
+#   scripts/e2e-boot.sh build               only the base image ($E2E_CACHE/base.qcow2)
+#   scripts/e2e-boot.sh boot IMAGE [LOG]    boot one image and judge it
+#   scripts/e2e-boot.sh judge LOG           judge a boot log again
+#
+# `all` builds recipes/debian-12.toml on the base with `cloudseal build` and boots three
+# images; each verdict must be the expected one, or the proof fails:
+#   sealed by the recipe                      -> PASS
+#   the unsealed base                         -> FAIL, machine-id not regenerated
+#   sealed without the first-boot key refresh -> FAIL, sshd not active
+# The two negative controls show the judge can fail, on the very things it checks.
 #
 # The debootstrap tree is cached in $E2E_CACHE (default target/e2e); needs root (debootstrap,
 # chroot) and qemu-system-x86_64.
@@ -149,9 +159,42 @@ prepare() {
     log "base image: $E2E/base.qcow2"
 }
 
+# Boot IMAGE and require the judge's verdict: pass, or fail naming REASON.
+expect() {
+    local want=$1 image=$2 name=$3 reason=${4:-}
+    local out=$E2E/$name.log verdict=0
+    boot "$image" "$out"
+    judge "$out" 2> "$out.verdict" || verdict=1
+    cat "$out.verdict" >&2
+    if [ "$want" = pass ]; then
+        [ $verdict = 0 ] || die "$name: the sealed image did not pass the boot proof (log: $out)"
+    else
+        [ $verdict = 1 ] || die "$name: the judge passed an image that must fail (log: $out)"
+        grep -q "$reason" "$out.verdict" || die "$name: failed, but not because \"$reason\" (log: $out)"
+    fi
+    log "$name: verdict as expected ($want${reason:+: $reason})"
+}
+
+all() {
+    [ -x "$CLOUDSEAL" ] || die "$CLOUDSEAL is missing: run cargo build --release first"
+    prepare
+    local out=$E2E/out
+    rm -rf "$out" && mkdir -p "$out"
+    log "cloudseal build recipes/debian-12.toml"
+    "$CLOUDSEAL" build recipes/debian-12.toml --var base="$E2E/base.qcow2" --var out="$out" \
+        || die "cloudseal build failed"
+    "$CLOUDSEAL" build scripts/e2e/debian-12-no-keygen.toml --var base="$E2E/base.qcow2" \
+        --var out="$out" || die "cloudseal build (no keygen) failed"
+    expect pass "$out/debian-12-sealed.qcow2" sealed
+    expect fail "$E2E/base.qcow2" unsealed "machine-id was not regenerated"
+    expect fail "$out/debian-12-no-keygen.qcow2" no-keygen "sshd is not active"
+    log "PASS: the sealed image boots fresh; both controls fail as they must"
+}
+
 case "${1:-all}" in
+    all) all ;;
     build) prepare ;;
     boot) boot "$2" "${3:-$E2E/boot.log}"; judge "${3:-$E2E/boot.log}" ;;
     judge) judge "$2" ;;
-    *) die "usage: $0 build | boot IMAGE [LOG] | judge LOG" ;;
+    *) die "usage: $0 all | build | boot IMAGE [LOG] | judge LOG" ;;
 esac

@@ -3,6 +3,8 @@
 
 pub mod check;
 pub mod customize;
+pub mod fetch;
+pub mod manifest;
 pub mod schema;
 pub mod validate;
 pub mod vars;

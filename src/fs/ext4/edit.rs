@@ -142,6 +142,12 @@ impl Ext4Fs {
         })
     }
 
+    /// Write every timestamp as `t` (seconds since the epoch), or as the filesystem's last
+    /// write time when `None`: reproducible edits. Returns the time used.
+    pub fn pin_time(&mut self, t: Option<i64>) -> i64 {
+        self.h.pin_time(t.unwrap_or(0))
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

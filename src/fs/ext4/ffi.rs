@@ -75,6 +75,7 @@ unsafe extern "C" {
         perm: u32,
         out: *mut u32,
     ) -> c_long;
+    fn cs_pin_time(fs: *mut Filsys, t: i64) -> i64;
     fn cs_set_attr(fs: *mut Filsys, ino: u32, perm: u32, uid: u32, gid: u32) -> c_long;
     fn cs_mkdir(fs: *mut Filsys, dir: u32, name: *const c_char, out: *mut u32) -> c_long;
     fn cs_symlink(
@@ -270,6 +271,12 @@ impl Handle {
         // SAFETY: valid handle, C string and out-pointer.
         check(unsafe { cs_create(self.ptr(), dir, name.as_ptr(), perm, &mut ino) })?;
         Ok(ino)
+    }
+
+    /// Pin the handle's clock (`t`, or the superblock's last write time when 0).
+    pub fn pin_time(&mut self, t: i64) -> i64 {
+        // SAFETY: valid handle.
+        unsafe { cs_pin_time(self.ptr(), t) }
     }
 
     pub fn set_attr(&mut self, ino: u32, perm: u32, uid: u32, gid: u32) -> Result<(), Code> {

@@ -644,3 +644,13 @@ long cs_symlink(ext2_filsys fs, uint32_t dir, const char *name, const char *targ
 	*out = ino;
 	return 0;
 }
+
+/* Use `t` (or, when 0, the superblock's last write time) as "now" for every timestamp this
+ * handle writes, libext2fs's own included: the same edits then give the same bytes. */
+int64_t cs_pin_time(ext2_filsys fs, int64_t t)
+{
+	if (t <= 0)
+		t = fs->super->s_wtime;
+	fs->now = (time_t)t;
+	return t;
+}
