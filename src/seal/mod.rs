@@ -23,7 +23,7 @@ pub enum SealError {
         #[source]
         source: FsError,
     },
-    #[error("unknown operation(s) {} (see `cloudseal ops`)", quoted(.0))]
+    #[error("unknown operation(s) {} (see `cloudseal ops`){}", quoted(.0), not_file_ops(.0))]
     UnknownOp(Vec<String>),
     #[error(transparent)]
     Fs(#[from] FsError),
@@ -58,6 +58,18 @@ pub trait SealOp: Sync {
         os: &OsInfo,
         opts: &SealOptions,
     ) -> Result<Vec<Action>, FsError>;
+}
+
+/// A hint when a virt-sysprep operation that is not a file operation was asked for.
+fn not_file_ops(names: &[String]) -> &'static str {
+    if names
+        .iter()
+        .any(|n| select::NOT_FILE_OPS.contains(&n.as_str()))
+    {
+        "; virt-sysprep's customize, script, fs-uuids and lvm-uuids are not file operations"
+    } else {
+        ""
+    }
 }
 
 fn quoted(names: &[String]) -> String {

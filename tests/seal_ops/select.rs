@@ -95,10 +95,19 @@ fn unknown_operations_are_all_listed() {
         err.to_string().contains("\"nope\", \"alsonot\", \"third\""),
         "{err}"
     );
+    let err = Selection::defaults()
+        .operations("customize")
+        .resolve()
+        .map(|_| ())
+        .unwrap_err();
+    assert!(err.to_string().contains("not file operations"), "{err}");
     assert!(
-        Selection::defaults()
-            .operations("customize")
+        !Selection::defaults()
+            .operations("nope")
             .resolve()
-            .is_err()
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+            .contains("not file operations")
     );
 }
