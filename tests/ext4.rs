@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cloudseal::fs::ext4::{Ext4Error, Ext4Fs};
+use cloudseal::fs::ext4::{BlockIo, Ext4Error, Ext4Fs};
 use cloudseal::fs::{FileKind, GuestFs, GuestFsMut};
 
 use crate::util::{require_tool, run, run_ok, tempdir};
@@ -314,6 +314,39 @@ fn free_bytes(fs: &Ext4Fs) -> u64 {
 
 /// Read, edit, close; then e2fsck and debugfs must agree with what we expect.
 fn roundtrip(fstype: &str, opts: &[&str], offset: u64) {
+    roundtrip_via(fstype, opts, offset, false)
+}
+
+/// A filesystem inside a file, reached through the callback I/O manager.
+struct FileIo {
+    file: std::fs::File,
+    offset: u64,
+}
+
+impl BlockIo for FileIo {
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<(), i32> {
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, self.offset + off)
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+    }
+    fn write_at(&self, off: u64, data: &[u8]) -> Result<(), i32> {
+        std::os::unix::fs::FileExt::write_all_at(&self.file, data, self.offset + off)
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+    }
+}
+
+fn open(img: &Path, offset: u64, writable: bool, name: &str, callbacks: bool) -> Ext4Fs {
+    if !callbacks {
+        return Ext4Fs::open(img, offset, writable, name).unwrap();
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(writable)
+        .open(img)
+        .unwrap();
+    Ext4Fs::open_io(Box::new(FileIo { file, offset }), writable, name).unwrap()
+}
+
+fn roundtrip_via(fstype: &str, opts: &[&str], offset: u64, callbacks: bool) {
     let dir = tempdir();
     let tree = dir.path().join("tree");
     make_tree(&tree);
@@ -321,7 +354,7 @@ fn roundtrip(fstype: &str, opts: &[&str], offset: u64) {
     e2fsck_clean(&img, offset);
     let mut want = snapshot(&tree);
 
-    let mut fs = Ext4Fs::open(&img, offset, true, fstype).unwrap();
+    let mut fs = open(&img, offset, true, fstype, callbacks);
     check_reads(&fs, &tree);
     let s = fs.super_info();
     let bs = u64::from(s.block_size);
@@ -347,7 +380,7 @@ fn roundtrip(fstype: &str, opts: &[&str], offset: u64) {
     same(&dump(&img, offset, dir.path()), &want);
 
     // Reopen: the edits are there, the free space is what we saw before closing.
-    let fs = Ext4Fs::open(&img, offset, false, fstype).unwrap();
+    let fs = open(&img, offset, false, fstype, callbacks);
     assert_eq!(free_bytes(&fs), after);
     let meta = fs.metadata("/etc/machine-id").unwrap().unwrap();
     assert_eq!((meta.mode, meta.uid, meta.gid), (0o100444, 0, 0));
@@ -372,6 +405,16 @@ fn ext4_1k_blocks() {
 #[test]
 fn ext4_inline_data() {
     roundtrip("ext4", &["-O", "inline_data"], PART_OFFSET);
+}
+
+#[test]
+fn ext4_inline_data_1k_through_callbacks() {
+    roundtrip_via(
+        "ext4",
+        &["-O", "inline_data", "-b", "1024"],
+        PART_OFFSET,
+        true,
+    );
 }
 
 #[test]

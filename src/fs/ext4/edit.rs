@@ -5,7 +5,7 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::ffi::{self, Code, Handle, SuperInfo};
+use super::ffi::{self, BlockIo, Code, Handle, SuperInfo};
 use crate::fs::{DirEntry, FileKind, FileMeta, FsError, GuestFs, GuestFsMut};
 
 const INCOMPAT_RECOVER: u32 = 0x0004;
@@ -119,6 +119,17 @@ impl Ext4Fs {
         })?;
         let h =
             Handle::open(&c, offset, writable).map_err(|e| Ext4Error::lib(name, "opening", e))?;
+        Self::checked(h, writable, name)
+    }
+
+    /// Open the filesystem whose bytes `io` reads and writes (an overlay over a disk image:
+    /// nothing is written anywhere else). Same refusals as [`Ext4Fs::open`].
+    pub fn open_io(io: Box<dyn BlockIo>, writable: bool, name: &str) -> Result<Self, Ext4Error> {
+        let h = Handle::open_io(io, writable).map_err(|e| Ext4Error::lib(name, "opening", e))?;
+        Self::checked(h, writable, name)
+    }
+
+    fn checked(h: Handle, writable: bool, name: &str) -> Result<Self, Ext4Error> {
         let s = h.super_info();
         if s.feature_incompat & INCOMPAT_RECOVER != 0 {
             return Err(Ext4Error::NeedsRecovery { fs: name.into() });

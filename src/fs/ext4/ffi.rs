@@ -49,6 +49,7 @@ unsafe extern "C" {
     fn cs_strerror(code: c_long) -> *const c_char;
     fn cs_classify(code: c_long) -> c_int;
     fn cs_open(path: *const c_char, offset: u64, writable: c_int, out: *mut *mut Filsys) -> c_long;
+    fn cs_open_cb(cb: *const IoCb, writable: c_int, out: *mut *mut Filsys) -> c_long;
     fn cs_super_info(fs: *mut Filsys, s: *mut SuperInfo);
     fn cs_close(fs: *mut Filsys, commit: c_int) -> c_long;
     fn cs_flush(fs: *mut Filsys) -> c_long;
@@ -121,9 +122,63 @@ fn check(code: c_long) -> Result<(), Code> {
     if code == 0 { Ok(()) } else { Err(Code(code)) }
 }
 
+/// Where a filesystem opened with [`Handle::open_io`] reads and writes: offsets are from the
+/// filesystem's first byte. Errors are errno values.
+pub trait BlockIo {
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<(), i32>;
+    fn write_at(&self, off: u64, data: &[u8]) -> Result<(), i32>;
+}
+
+/// `struct cs_io_cb` in shim.c.
+#[repr(C)]
+struct IoCb {
+    ctx: *mut c_void,
+    read: extern "C" fn(*mut c_void, u64, *mut c_void, u64) -> c_long,
+    write: extern "C" fn(*mut c_void, u64, *const c_void, u64) -> c_long,
+}
+
+extern "C" fn io_read(ctx: *mut c_void, off: u64, buf: *mut c_void, len: u64) -> c_long {
+    let Ok(len) = usize::try_from(len) else {
+        return libc::EINVAL as c_long;
+    };
+    // SAFETY: ctx is the `Box<dyn BlockIo>` owned by the Handle, alive while the filesystem is
+    // open; libext2fs passes a buffer of `len` writable bytes.
+    let (io, buf) = unsafe {
+        (
+            &*(ctx as *const Box<dyn BlockIo>),
+            std::slice::from_raw_parts_mut(buf as *mut u8, len),
+        )
+    };
+    match io.read_at(off, buf) {
+        Ok(()) => 0,
+        Err(e) => e as c_long,
+    }
+}
+
+extern "C" fn io_write(ctx: *mut c_void, off: u64, data: *const c_void, len: u64) -> c_long {
+    let Ok(len) = usize::try_from(len) else {
+        return libc::EINVAL as c_long;
+    };
+    // SAFETY: as io_read; the data buffer holds `len` readable bytes.
+    let (io, data) = unsafe {
+        (
+            &*(ctx as *const Box<dyn BlockIo>),
+            std::slice::from_raw_parts(data as *const u8, len),
+        )
+    };
+    match io.write_at(off, data) {
+        Ok(()) => 0,
+        Err(e) => e as c_long,
+    }
+}
+
 /// An open libext2fs filesystem. Not `Send`/`Sync` (a raw pointer): libext2fs handles are
 /// single-threaded. Dropping it discards unflushed metadata; `close(true)` commits.
-pub struct Handle(NonNull<Filsys>);
+pub struct Handle {
+    fs: NonNull<Filsys>,
+    /// The callbacks' target when opened with `open_io`; dropped after the filesystem closes.
+    io: Option<Box<Box<dyn BlockIo>>>,
+}
 
 /// Most bytes one read call asks the shim for.
 const READ_CHUNK: usize = 1 << 20;
@@ -133,11 +188,30 @@ impl Handle {
         let mut fs: *mut Filsys = std::ptr::null_mut();
         // SAFETY: path is a valid C string; `fs` is a valid out-pointer, set only on success.
         check(unsafe { cs_open(path.as_ptr(), offset, c_int::from(writable), &mut fs) })?;
-        NonNull::new(fs).map(Handle).ok_or(Code::errno(libc::EIO))
+        NonNull::new(fs)
+            .map(|fs| Handle { fs, io: None })
+            .ok_or(Code::errno(libc::EIO))
+    }
+
+    /// Open a filesystem whose bytes `io` reads and writes.
+    pub fn open_io(io: Box<dyn BlockIo>, writable: bool) -> Result<Handle, Code> {
+        let io = Box::new(io);
+        let cb = IoCb {
+            ctx: &*io as *const Box<dyn BlockIo> as *mut c_void,
+            read: io_read,
+            write: io_write,
+        };
+        let mut fs: *mut Filsys = std::ptr::null_mut();
+        // SAFETY: cb is valid for the call (the shim copies it); its ctx points into `io`,
+        // which the returned Handle owns and drops only after closing the filesystem.
+        check(unsafe { cs_open_cb(&cb, c_int::from(writable), &mut fs) })?;
+        NonNull::new(fs)
+            .map(|fs| Handle { fs, io: Some(io) })
+            .ok_or(Code::errno(libc::EIO))
     }
 
     fn ptr(&self) -> *mut Filsys {
-        self.0.as_ptr()
+        self.fs.as_ptr()
     }
 
     pub fn super_info(&self) -> SuperInfo {
@@ -148,11 +222,15 @@ impl Handle {
     }
 
     /// Write back (commit) or discard, and free the handle.
-    pub fn close(self, commit: bool) -> Result<(), Code> {
+    pub fn close(mut self, commit: bool) -> Result<(), Code> {
         let p = self.ptr();
+        let io = self.io.take();
         std::mem::forget(self);
-        // SAFETY: `p` is open and, with `self` forgotten, closed exactly once here.
-        check(unsafe { cs_close(p, c_int::from(commit)) })
+        // SAFETY: `p` is open and, with `self` forgotten, closed exactly once here; `io` (the
+        // callbacks' target) is dropped only after it.
+        let res = check(unsafe { cs_close(p, c_int::from(commit)) });
+        drop(io);
+        res
     }
 
     pub fn flush(&mut self) -> Result<(), Code> {

@@ -9,4 +9,4 @@ mod ffi;
 pub mod read;
 
 pub use edit::{ByteRange, Ext4Error, Ext4Fs};
-pub use ffi::SuperInfo;
+pub use ffi::{BlockIo, SuperInfo};

@@ -654,3 +654,155 @@ int64_t cs_pin_time(ext2_filsys fs, int64_t t)
 	fs->now = (time_t)t;
 	return t;
 }
+
+/*
+ * An io_manager whose reads and writes go to callbacks (cloudseal's overlay over the input
+ * disk), so a filesystem can be edited without a staging copy. The callbacks are handed to
+ * the manager's open() through a thread-local set by cs_open_cb: libext2fs opens the channel
+ * inside ext2fs_open2, on this thread.
+ */
+struct cs_io_cb {
+	void *ctx;
+	long (*read)(void *ctx, uint64_t off, void *buf, uint64_t len);
+	long (*write)(void *ctx, uint64_t off, const void *buf, uint64_t len);
+};
+
+static __thread const struct cs_io_cb *pending_cb;
+static struct struct_io_manager cb_io_manager;
+
+static errcode_t cb_open(const char *name, int flags, io_channel *channel)
+{
+	io_channel io = NULL;
+	struct cs_io_cb *cb = NULL;
+	errcode_t err;
+
+	if (!pending_cb)
+		return EXT2_ET_BAD_DEVICE_NAME;
+	err = ext2fs_get_memzero(sizeof(*io), &io);
+	if (!err)
+		err = ext2fs_get_mem(sizeof(*cb), &cb);
+	if (!err)
+		err = ext2fs_get_mem(strlen(name) + 1, &io->name);
+	if (err) {
+		if (io)
+			ext2fs_free_mem(&io);
+		if (cb)
+			ext2fs_free_mem(&cb);
+		return err;
+	}
+	*cb = *pending_cb;
+	strcpy(io->name, name);
+	io->magic = EXT2_ET_MAGIC_IO_CHANNEL;
+	io->manager = &cb_io_manager;
+	io->block_size = 1024;
+	io->refcount = 1;
+	io->flags = flags;
+	io->private_data = cb;
+	*channel = io;
+	return 0;
+}
+
+static errcode_t cb_close(io_channel io)
+{
+	if (--io->refcount > 0)
+		return 0;
+	ext2fs_free_mem(&io->private_data);
+	ext2fs_free_mem(&io->name);
+	ext2fs_free_mem(&io);
+	return 0;
+}
+
+static errcode_t cb_set_blksize(io_channel io, int blksize)
+{
+	io->block_size = blksize;
+	return 0;
+}
+
+/* count < 0 means -count bytes (libext2fs's convention). */
+static uint64_t cb_len(io_channel io, int count)
+{
+	return count < 0 ? (uint64_t)(-(int64_t)count) : (uint64_t)count * io->block_size;
+}
+
+static errcode_t cb_read_blk64(io_channel io, unsigned long long block, int count, void *data)
+{
+	struct cs_io_cb *cb = io->private_data;
+	return cb->read(cb->ctx, block * io->block_size, data, cb_len(io, count));
+}
+
+static errcode_t cb_write_blk64(io_channel io, unsigned long long block, int count,
+				const void *data)
+{
+	struct cs_io_cb *cb = io->private_data;
+	return cb->write(cb->ctx, block * io->block_size, data, cb_len(io, count));
+}
+
+static errcode_t cb_read_blk(io_channel io, unsigned long block, int count, void *data)
+{
+	return cb_read_blk64(io, block, count, data);
+}
+
+static errcode_t cb_write_blk(io_channel io, unsigned long block, int count, const void *data)
+{
+	return cb_write_blk64(io, block, count, data);
+}
+
+static errcode_t cb_write_byte(io_channel io, unsigned long offset, int size, const void *data)
+{
+	struct cs_io_cb *cb = io->private_data;
+	if (size < 0)
+		return EINVAL;
+	return cb->write(cb->ctx, offset, data, (uint64_t)size);
+}
+
+static errcode_t cb_flush(io_channel io)
+{
+	(void)io;
+	return 0;
+}
+
+static errcode_t cb_set_option(io_channel io, const char *option, const char *arg)
+{
+	(void)io;
+	(void)option;
+	(void)arg;
+	return EXT2_ET_INVALID_ARGUMENT;
+}
+
+static struct struct_io_manager cb_io_manager = {
+	.magic = EXT2_ET_MAGIC_IO_MANAGER,
+	.name = "cloudseal callback I/O manager",
+	.open = cb_open,
+	.close = cb_close,
+	.set_blksize = cb_set_blksize,
+	.read_blk = cb_read_blk,
+	.write_blk = cb_write_blk,
+	.flush = cb_flush,
+	.write_byte = cb_write_byte,
+	.set_option = cb_set_option,
+	.read_blk64 = cb_read_blk64,
+	.write_blk64 = cb_write_blk64,
+};
+
+/* As cs_open, with all I/O through `cb` (relative to the filesystem's first byte). */
+long cs_open_cb(const struct cs_io_cb *cb, int writable, ext2_filsys *out)
+{
+	ext2_filsys fs = NULL;
+	errcode_t err;
+	int flags = EXT2_FLAG_64BITS | (writable ? EXT2_FLAG_RW : 0);
+
+	*out = NULL;
+	pthread_once(&tables_once, init_tables);
+	pending_cb = cb;
+	err = ext2fs_open2("cloudseal-overlay", NULL, flags, 0, 0, &cb_io_manager, &fs);
+	pending_cb = NULL;
+	if (err)
+		return err;
+	err = ext2fs_read_bitmaps(fs);
+	if (err) {
+		ext2fs_free(fs);
+		return err;
+	}
+	*out = fs;
+	return 0;
+}
