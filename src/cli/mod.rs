@@ -66,8 +66,13 @@ pub fn init_logging(g: &GlobalArgs) {
         (false, 2) => log::LevelFilter::Debug,
         (false, _) => log::LevelFilter::Trace,
     };
+    // ureq_proto traces raw request bytes (auth bodies, X-Auth-Token): never below debug.
+    let http_level = level.min(log::LevelFilter::Debug);
     env_logger::Builder::new()
         .filter_level(level)
+        .filter_module("ureq", http_level)
+        .filter_module("ureq_proto", http_level)
+        .filter_module("rustls", http_level)
         .format_timestamp(None)
         .init();
 }

@@ -1,0 +1,90 @@
+//! md5 + sha512 of the bytes as they go by: Glance's `checksum` and `os_hash_value`.
+
+use std::io::Read;
+
+use md5::{Digest, Md5};
+use sha2::Sha512;
+
+/// What we know of the bytes we send. Hex strings, lowercase, as Glance reports them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Hashes {
+    pub size: u64,
+    pub md5: String,
+    pub sha512: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A `Read` wrapper that hashes everything read through it and reports progress.
+pub struct HashingReader<'a, R> {
+    inner: R,
+    md5: Md5,
+    sha512: Sha512,
+    done: u64,
+    total: u64,
+    progress: &'a mut dyn FnMut(u64, u64),
+}
+
+impl<'a, R: Read> HashingReader<'a, R> {
+    pub fn new(inner: R, total: u64, progress: &'a mut dyn FnMut(u64, u64)) -> Self {
+        HashingReader {
+            inner,
+            md5: Md5::new(),
+            sha512: Sha512::new(),
+            done: 0,
+            total,
+            progress,
+        }
+    }
+
+    pub fn bytes_read(&self) -> u64 {
+        self.done
+    }
+
+    pub fn finish(self) -> Hashes {
+        Hashes {
+            size: self.done,
+            md5: hex(&self.md5.finalize()),
+            sha512: hex(&self.sha512.finalize()),
+        }
+    }
+}
+
+impl<R: Read> Read for HashingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let chunk = &buf[..n];
+        self.md5.update(chunk);
+        self.sha512.update(chunk);
+        self.done += n as u64;
+        (self.progress)(self.done, self.total);
+        Ok(n)
+    }
+}
+
+/// Hash a whole stream (the `--if-changed` look-up needs the sha512 before uploading).
+pub fn hash_stream(
+    r: impl Read,
+    total: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> std::io::Result<Hashes> {
+    let mut h = HashingReader::new(r, total, progress);
+    std::io::copy(&mut h, &mut std::io::sink())?;
+    Ok(h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_digests_of_abc() {
+        let h = hash_stream(&b"abc"[..], 3, &mut |_, _| {}).unwrap();
+        assert_eq!(h.size, 3);
+        assert_eq!(h.md5, "900150983cd24fb0d6963f7d28e17f72");
+        assert!(h.sha512.starts_with("ddaf35a193617aba"));
+        assert!(h.sha512.ends_with("a54ca49f"));
+    }
+}

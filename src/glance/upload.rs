@@ -1,0 +1,272 @@
+//! Register a file as a Glance image: no orphans, no duplicates, hashes checked.
+
+use std::io::BufReader;
+use std::path::Path;
+use std::time::Duration;
+
+use super::hashing::{HashingReader, hash_stream};
+use super::http::Retry;
+use super::images::{Glance, ImageSpec, new_uuid};
+use super::models::ImageRecord;
+use super::{GlanceError, Hashes, chain};
+
+#[derive(Debug, Clone)]
+pub struct UploadOptions {
+    /// Use `/stage` + `glance-direct` import instead of `PUT /file`.
+    pub import: bool,
+    /// Leave a failed image in place (for debugging) instead of deleting it.
+    pub keep_failed: bool,
+    /// Reuse an active image of the same name, owner and sha512 instead of uploading.
+    pub if_changed: bool,
+    /// How many times a failed data upload restarts on a fresh image.
+    pub retries: u32,
+    /// How long to wait for `active` after the data is sent.
+    pub wait_timeout: Duration,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        UploadOptions {
+            import: false,
+            keep_failed: false,
+            if_changed: false,
+            retries: 2,
+            wait_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UploadOutcome {
+    pub record: ImageRecord,
+    /// False when `--if-changed` found the same content already registered.
+    pub uploaded: bool,
+    /// What we sent (or would have sent).
+    pub hashes: Hashes,
+}
+
+/// `qcow2` when the file starts with the qcow2 magic, else `raw`.
+pub fn detect_disk_format(path: &Path) -> Result<&'static str, GlanceError> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| GlanceError::io(format!("opening {}", path.display()), e))?;
+    let mut magic = [0u8; 4];
+    let n = std::os::unix::fs::FileExt::read_at(&f, &mut magic, 0)
+        .map_err(|e| GlanceError::io(format!("reading {}", path.display()), e))?;
+    Ok(if n == 4 && magic == *b"QFI\xfb" {
+        "qcow2"
+    } else {
+        "raw"
+    })
+}
+
+/// Check Glance's record against what we sent. Loud on any difference.
+pub fn verify(rec: &ImageRecord, ours: &Hashes) -> Result<(), GlanceError> {
+    let id = rec.id();
+    let mut bad = Vec::new();
+    if rec.size() != Some(ours.size) {
+        bad.push(format!("size {:?} (we sent {})", rec.size(), ours.size));
+    }
+    if rec.checksum() != Some(ours.md5.as_str()) {
+        bad.push(format!(
+            "checksum (md5) {:?} (ours {})",
+            rec.checksum(),
+            ours.md5
+        ));
+    }
+    if rec.os_hash_algo() != Some("sha512") {
+        bad.push(format!(
+            "os_hash_algo {:?} (expected sha512)",
+            rec.os_hash_algo()
+        ));
+    } else if rec.os_hash_value() != Some(ours.sha512.as_str()) {
+        bad.push(format!(
+            "os_hash_value (sha512) {:?} (ours {})",
+            rec.os_hash_value(),
+            ours.sha512
+        ));
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(GlanceError::Verify(format!(
+            "image {id} does not hold what we sent: {}",
+            bad.join(", ")
+        )))
+    }
+}
+
+/// Upload `path` as a new image described by `spec`.
+///
+/// `known`: hashes the writer computed while producing the file (seal/convert output); they
+/// are checked against the bytes actually streamed and against Glance's record.
+/// `progress(done, total)` is called as bytes go out.
+pub fn upload_file(
+    glance: &Glance,
+    path: &Path,
+    spec: &ImageSpec,
+    opts: &UploadOptions,
+    known: Option<&Hashes>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<UploadOutcome, GlanceError> {
+    let shown = path.display();
+    let len = std::fs::metadata(path)
+        .map_err(|e| GlanceError::io(format!("reading {shown}"), e))?
+        .len();
+    let disk_format = match &spec.disk_format {
+        Some(f) => f.clone(),
+        None => detect_disk_format(path)?.to_string(),
+    };
+    if opts.import
+        && !glance
+            .import_methods()?
+            .iter()
+            .any(|m| m == "glance-direct")
+    {
+        return Err(GlanceError::Config(
+            "this cloud does not offer the glance-direct import method; upload without --import"
+                .into(),
+        ));
+    }
+
+    if opts.if_changed {
+        let ours = match known {
+            Some(h) => h.clone(),
+            None => {
+                log::info!("hashing {shown} to look for an identical image");
+                let f = std::fs::File::open(path)
+                    .map_err(|e| GlanceError::io(format!("opening {shown}"), e))?;
+                hash_stream(BufReader::with_capacity(1 << 20, f), len, &mut |_, _| {})
+                    .map_err(|e| GlanceError::io(format!("reading {shown}"), e))?
+            }
+        };
+        if let Some(rec) = find_same(glance, &spec.name, &ours)? {
+            log::info!(
+                "image {} ({}) already holds this content",
+                rec.id(),
+                spec.name
+            );
+            return Ok(UploadOutcome {
+                record: rec,
+                uploaded: false,
+                hashes: ours,
+            });
+        }
+    }
+
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let id = new_uuid()?;
+        let body = spec.create_body(&id, &disk_format)?;
+        let rec = glance.create(&body)?;
+        let id = rec.id().to_string();
+        log::info!(
+            "created image {id} ({}), status {}",
+            spec.name,
+            rec.status()
+        );
+
+        match send_and_check(glance, &id, path, len, opts, known, progress) {
+            Ok((rec, hashes)) => {
+                return Ok(UploadOutcome {
+                    record: rec,
+                    uploaded: true,
+                    hashes,
+                });
+            }
+            Err(err) => {
+                let retry = err.is_transient() && attempt <= opts.retries;
+                let cleanup = cleanup(glance, &id, opts.keep_failed);
+                let msg = format!(
+                    "uploading {shown} as image {} ({id}) failed: {}; {cleanup}",
+                    spec.name,
+                    chain(&err)
+                );
+                if !retry {
+                    return Err(GlanceError::Failed(msg));
+                }
+                log::warn!(
+                    "{msg}; starting again on a fresh image (attempt {} of {})",
+                    attempt + 1,
+                    opts.retries + 1
+                );
+                std::thread::sleep(Duration::from_secs(2u64.pow(attempt.min(5))));
+            }
+        }
+    }
+}
+
+/// Stream the data, wait for `active`, compare hashes.
+fn send_and_check(
+    glance: &Glance,
+    id: &str,
+    path: &Path,
+    len: u64,
+    opts: &UploadOptions,
+    known: Option<&Hashes>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(ImageRecord, Hashes), GlanceError> {
+    let shown = path.display();
+    let f =
+        std::fs::File::open(path).map_err(|e| GlanceError::io(format!("opening {shown}"), e))?;
+    let mut reader = HashingReader::new(BufReader::with_capacity(1 << 20, f), len, progress);
+    glance.put_data(id, opts.import, &mut reader, len)?;
+    let sent = reader.finish();
+    if sent.size != len {
+        return Err(GlanceError::Verify(format!(
+            "{shown} changed while it was uploaded: {} bytes sent, {len} expected",
+            sent.size
+        )));
+    }
+    if let Some(k) = known
+        && (k.md5 != sent.md5 || k.sha512 != sent.sha512 || k.size != sent.size)
+    {
+        return Err(GlanceError::Verify(format!(
+            "{shown} does not hold what was written: the bytes sent hash differently"
+        )));
+    }
+    if opts.import {
+        glance.import(id)?;
+    }
+    let rec = glance.wait_active(id, opts.wait_timeout)?;
+    verify(&rec, &sent)?;
+    Ok((rec, sent))
+}
+
+/// Delete the image we created (waiting for a restarting Glance); say what happened.
+fn cleanup(glance: &Glance, id: &str, keep: bool) -> String {
+    if keep {
+        return format!("image {id} was kept (--keep-failed)");
+    }
+    match glance.delete(id, Retry::CLEANUP) {
+        Ok(()) => format!("image {id} was deleted"),
+        Err(e) => format!(
+            "image {id} could NOT be deleted ({}); delete it with `openstack image delete {id}`",
+            chain(&e)
+        ),
+    }
+}
+
+/// An active image of ours with this name and content, if any.
+fn find_same(
+    glance: &Glance,
+    name: &str,
+    ours: &Hashes,
+) -> Result<Option<ImageRecord>, GlanceError> {
+    let mut filters = vec![("name", name), ("status", "active")];
+    if let Some(owner) = glance.session().project_id.as_deref() {
+        filters.push(("owner", owner));
+    }
+    let found = glance.list(&filters)?;
+    Ok(found.into_iter().find(|r| {
+        r.name() == name
+            && r.os_hash_algo() == Some("sha512")
+            && r.os_hash_value() == Some(ours.sha512.as_str())
+            && r.size() == Some(ours.size)
+            && glance
+                .session()
+                .project_id
+                .as_deref()
+                .is_none_or(|p| r.owner() == Some(p))
+    }))
+}
