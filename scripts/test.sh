@@ -9,4 +9,8 @@ scripts/gen-fixtures.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 
+# A real Keystone + Glance for tests/glance.rs; stopped however the tests end.
+trap 'scripts/start-glance.sh stop' EXIT
+eval "$(scripts/start-glance.sh start)"
+
 cargo test --all-targets 2>&1

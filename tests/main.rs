@@ -3,6 +3,7 @@
 mod disk;
 mod ext4;
 mod fixtures;
+mod glance;
 mod inspect;
 mod recipe;
 mod seal_ops;

@@ -246,7 +246,11 @@ impl Retry {
         loop {
             match f() {
                 Err(e) if e.is_transient() && attempt < self.attempts => {
-                    log::warn!("{e}; retrying in {} s", delay.as_secs_f32());
+                    log::warn!(
+                        "{}; retrying in {} s",
+                        super::chain(&e),
+                        delay.as_secs_f32()
+                    );
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(self.max_delay);
                     attempt += 1;
