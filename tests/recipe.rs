@@ -451,3 +451,93 @@ fn customize_with_a_pinned_clock_is_byte_reproducible() {
     );
     assert!(images[0] != std::fs::read(&base).unwrap());
 }
+
+/// python3's http.server on 127.0.0.1, killed on drop.
+struct HttpServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl HttpServer {
+    fn serve(dir: &Path) -> HttpServer {
+        require_tool("python3");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1"])
+            .arg(port.to_string())
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map(|child| HttpServer { child, port })
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("python3 -m http.server did not start");
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn base_download_is_verified_and_cached() {
+    use cloudseal::recipe::fetch::{FetchError, fetch};
+    use cloudseal::recipe::schema::Base;
+    let t = tempdir();
+    let www = t.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(www.join("base.img"), &data).unwrap();
+    let sha = crate::util::sha256sum(&www.join("base.img"));
+    let cache = t.path().join("cache");
+    let server = HttpServer::serve(&www);
+    let url = format!("http://127.0.0.1:{}/base.img", server.port);
+    let bad = Base {
+        url: Some(url.clone()),
+        sha256: Some("0".repeat(64)),
+        ..Base::default()
+    };
+    match fetch(&bad, &cache) {
+        Err(FetchError::Mismatch { got, .. }) => assert_eq!(got, sha),
+        other => panic!("a wrong sha256 must be refused: {other:?}"),
+    }
+    let good = Base {
+        url: Some(url.clone()),
+        sha256: Some(sha.to_uppercase()),
+        ..Base::default()
+    };
+    let f = fetch(&good, &cache).unwrap();
+    assert_eq!(std::fs::read(&f.path).unwrap(), data);
+    assert_eq!(
+        (f.sha256.as_str(), f.source.as_str()),
+        (sha.as_str(), url.as_str())
+    );
+    // Only the verified file is left in the cache.
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+    // With the server gone, the cache serves it.
+    drop(server);
+    assert_eq!(fetch(&good, &cache).unwrap().path, f.path);
+    // A local path is hashed and checked too.
+    let local = Base {
+        path: Some(www.join("base.img").display().to_string()),
+        sha256: Some("1".repeat(64)),
+        ..Base::default()
+    };
+    assert!(matches!(
+        fetch(&local, &cache),
+        Err(FetchError::Mismatch { .. })
+    ));
+}
