@@ -1,0 +1,136 @@
+//! Atomic output: a temporary file in the destination directory, fsynced and renamed over the
+//! final name only when everything succeeded. Dropping an uncommitted `AtomicFile` removes the
+//! temporary, so errors and interrupts leave nothing under the final name.
+
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+
+use super::OutputError;
+
+pub struct AtomicFile {
+    tmp: Option<tempfile::NamedTempFile>,
+    dest: PathBuf,
+    force: bool,
+}
+
+impl AtomicFile {
+    /// Create the temporary next to `dest`; fails if `dest` exists and `force` is off.
+    pub fn create(dest: &Path, force: bool) -> Result<Self, OutputError> {
+        if !force && dest.symlink_metadata().is_ok() {
+            return Err(OutputError::Exists(dest.to_path_buf()));
+        }
+        let name = dest
+            .file_name()
+            .ok_or_else(|| OutputError::Invalid(format!("{} is not a file name", dest.display())))?
+            .to_string_lossy()
+            .into_owned();
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".cloudseal-tmp")
+            .tempfile_in(dir)
+            .map_err(|e| {
+                OutputError::io(format!("creating a temporary file in {}", dir.display()), e)
+            })?;
+        Ok(AtomicFile {
+            tmp: Some(tmp),
+            dest: dest.to_path_buf(),
+            force,
+        })
+    }
+
+    pub fn file(&self) -> &File {
+        // Only `commit` takes the temporary, and it consumes self.
+        self.tmp
+            .as_ref()
+            .map(|t| t.as_file())
+            .expect("temporary file present until commit")
+    }
+
+    /// Path of the temporary file (for tests and messages).
+    pub fn temp_path(&self) -> Option<&Path> {
+        self.tmp.as_ref().map(|t| t.path())
+    }
+
+    /// fsync the data; returns (file length, bytes allocated on the host).
+    pub fn sync_and_sizes(&self) -> Result<(u64, u64), OutputError> {
+        let ctx = || format!("writing {}", self.dest.display());
+        self.file()
+            .sync_all()
+            .map_err(|e| OutputError::io(ctx(), e))?;
+        let md = self.file().metadata().map_err(|e| OutputError::io(ctx(), e))?;
+        Ok((md.len(), md.blocks() * 512))
+    }
+
+    /// Rename the temporary over the final name (refusing to replace one unless forced), then
+    /// fsync the directory so the rename is durable.
+    pub fn commit(mut self) -> Result<(), OutputError> {
+        let tmp = self.tmp.take().expect("temporary file present until commit");
+        let res = if self.force {
+            tmp.persist(&self.dest)
+        } else {
+            tmp.persist_noclobber(&self.dest)
+        };
+        if let Err(e) = res {
+            let exists = e.error.kind() == std::io::ErrorKind::AlreadyExists;
+            drop(e.file); // removes the temporary
+            return Err(if exists {
+                OutputError::Exists(self.dest.clone())
+            } else {
+                OutputError::io(format!("renaming the output to {}", self.dest.display()), e.error)
+            });
+        }
+        let dir = match self.dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| OutputError::io(format!("syncing directory {}", dir.display()), e))
+    }
+}
+
+/// Refuse to write `dest` when it is `input` (same path or same file through another name).
+pub fn check_not_same_file(input: &Path, dest: &Path) -> Result<(), OutputError> {
+    if let (Ok(a), Ok(b)) = (input.metadata(), dest.metadata())
+        && a.dev() == b.dev()
+        && a.ino() == b.ino()
+    {
+        return Err(OutputError::SameAsInput(dest.to_path_buf()));
+    }
+    let canon = |p: &Path| -> Option<PathBuf> {
+        let parent = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        Some(parent.canonicalize().ok()?.join(p.file_name()?))
+    };
+    match (canon(input), canon(dest)) {
+        (Some(a), Some(b)) if a == b => Err(OutputError::SameAsInput(dest.to_path_buf())),
+        _ => Ok(()),
+    }
+}
+
+/// A flag set by SIGINT or SIGTERM, for [`super::OutputOptions::cancel`]. Installed once per
+/// process; a second signal terminates the process at once.
+pub fn interrupt_flag() -> Result<Arc<AtomicBool>, OutputError> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    if let Some(f) = FLAG.get() {
+        return Ok(f.clone());
+    }
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Registered first, so it sees the flag still clear on the first signal.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone())
+            .map_err(|e| OutputError::io("installing a signal handler", e))?;
+        signal_hook::flag::register(sig, flag.clone())
+            .map_err(|e| OutputError::io("installing a signal handler", e))?;
+    }
+    Ok(FLAG.get_or_init(|| flag).clone())
+}

@@ -1,0 +1,187 @@
+//! Per-cluster compression for qcow2, with the stream formats qemu reads back:
+//! zlib = raw deflate with a 4 KiB window (qemu inflates with windowBits -12), zstd = one frame.
+
+use std::cell::RefCell;
+
+use super::OutputError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    Zlib,
+    Zstd,
+}
+
+impl std::str::FromStr for Codec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "zlib" | "deflate" => Ok(Codec::Zlib),
+            "zstd" => Ok(Codec::Zstd),
+            _ => Err(format!("unknown codec {s:?} (zlib or zstd)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Codec::Zlib => "zlib",
+            Codec::Zstd => "zstd",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Compression {
+    pub codec: Codec,
+    pub level: i32,
+}
+
+impl Compression {
+    /// qemu's levels: zlib Z_DEFAULT_COMPRESSION (6), zstd ZSTD_CLEVEL_DEFAULT (3).
+    pub fn default_for(codec: Codec) -> Self {
+        let level = match codec {
+            Codec::Zlib => 6,
+            Codec::Zstd => 3,
+        };
+        Compression { codec, level }
+    }
+
+    pub fn validate(&self) -> Result<(), OutputError> {
+        let ok = match self.codec {
+            Codec::Zlib => (0..=9).contains(&self.level),
+            Codec::Zstd => (1..=22).contains(&self.level),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(OutputError::Invalid(format!(
+                "{} level {} out of range ({})",
+                self.codec,
+                self.level,
+                match self.codec {
+                    Codec::Zlib => "0-9",
+                    Codec::Zstd => "1-22",
+                }
+            )))
+        }
+    }
+}
+
+/// A compressor context kept per worker thread (creating one per cluster is costly).
+enum Ctx {
+    Zlib(flate2::Compress),
+    Zstd(zstd::bulk::Compressor<'static>),
+}
+
+thread_local! {
+    static CTX: RefCell<Option<(Compression, Ctx)>> = const { RefCell::new(None) };
+}
+
+/// Compress one cluster into `out` (cleared first). Returns false when the result would not
+/// be at least `min_saving` bytes smaller than the input: the cluster is then stored raw.
+pub fn compress_cluster(c: Compression, data: &[u8], out: &mut Vec<u8>, min_saving: usize) -> bool {
+    let Some(limit) = data.len().checked_sub(min_saving) else {
+        return false;
+    };
+    if limit == 0 {
+        return false;
+    }
+    out.clear();
+    out.resize(limit, 0);
+    CTX.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if !matches!(&*slot, Some((have, _)) if *have == c) {
+            *slot = new_ctx(c).map(|ctx| (c, ctx));
+        }
+        let Some((_, ctx)) = slot.as_mut() else {
+            return false;
+        };
+        let n = match ctx {
+            Ctx::Zlib(z) => {
+                z.reset();
+                match z.compress(data, out, flate2::FlushCompress::Finish) {
+                    Ok(flate2::Status::StreamEnd) => z.total_out() as usize,
+                    _ => return false,
+                }
+            }
+            Ctx::Zstd(z) => match z.compress_to_buffer(data, &mut out[..]) {
+                Ok(n) => n,
+                Err(_) => return false, // does not fit: incompressible
+            },
+        };
+        if n >= limit {
+            return false;
+        }
+        out.truncate(n);
+        true
+    })
+}
+
+fn new_ctx(c: Compression) -> Option<Ctx> {
+    match c.codec {
+        Codec::Zlib => Some(Ctx::Zlib(flate2::Compress::new_with_window_bits(
+            flate2::Compression::new(c.level.clamp(0, 9) as u32),
+            false,
+            12,
+        ))),
+        Codec::Zstd => zstd::bulk::Compressor::new(c.level).ok().map(Ctx::Zstd),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_cluster() -> Vec<u8> {
+        let mut v = Vec::new();
+        let mut i = 0u32;
+        while v.len() < 65536 {
+            v.extend_from_slice(format!("line {i} of some compressible text\n").as_bytes());
+            i += 1;
+        }
+        v.truncate(65536);
+        v
+    }
+
+    #[test]
+    fn zlib_round_trips_with_a_4k_window() {
+        let data = text_cluster();
+        let mut out = Vec::new();
+        assert!(compress_cluster(Compression::default_for(Codec::Zlib), &data, &mut out, 512));
+        let mut d = flate2::Decompress::new_with_window_bits(false, 12);
+        let mut back = vec![0u8; data.len()];
+        let st = d
+            .decompress(&out, &mut back, flate2::FlushDecompress::Finish)
+            .expect("inflate");
+        assert_eq!(st, flate2::Status::StreamEnd);
+        assert_eq!(back, data);
+    }
+
+    #[test]
+    fn zstd_round_trips() {
+        let data = text_cluster();
+        let mut out = Vec::new();
+        assert!(compress_cluster(Compression::default_for(Codec::Zstd), &data, &mut out, 512));
+        assert_eq!(zstd::bulk::decompress(&out, data.len()).expect("zstd"), data);
+    }
+
+    #[test]
+    fn incompressible_cluster_is_refused() {
+        // xorshift noise does not compress by 512 bytes
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let data: Vec<u8> = (0..65536)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let mut out = Vec::new();
+        for codec in [Codec::Zlib, Codec::Zstd] {
+            assert!(!compress_cluster(Compression::default_for(codec), &data, &mut out, 512));
+        }
+    }
+}
