@@ -89,7 +89,9 @@ pub fn compress_cluster(c: Compression, data: &[u8], out: &mut Vec<u8>, min_savi
         return false;
     }
     out.clear();
-    out.resize(limit, 0);
+    // zlib-rs 0.6 panics when a stored block does not fit the output buffer, so give deflate
+    // room for its worst case (deflateBound) and compare the size afterwards.
+    out.resize(data.len() + data.len() / 8 + 64, 0);
     CTX.with(|cell| {
         let mut slot = cell.borrow_mut();
         if !matches!(&*slot, Some((have, _)) if *have == c) {
@@ -106,7 +108,7 @@ pub fn compress_cluster(c: Compression, data: &[u8], out: &mut Vec<u8>, min_savi
                     _ => return false,
                 }
             }
-            Ctx::Zstd(z) => match z.compress_to_buffer(data, &mut out[..]) {
+            Ctx::Zstd(z) => match z.compress_to_buffer(data, &mut out[..limit]) {
                 Ok(n) => n,
                 Err(_) => return false, // does not fit: incompressible
             },
