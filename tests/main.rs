@@ -5,6 +5,7 @@ mod ext4;
 mod fixtures;
 mod glance;
 mod inspect;
+mod output;
 mod recipe;
 mod seal_ops;
 mod util;

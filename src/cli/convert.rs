@@ -138,7 +138,11 @@ fn write_checksum_files(r: &OutputReport) -> anyhow::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    for (ext, hash) in [("sha256", &c.sha256), ("sha512", &c.sha512), ("md5", &c.md5)] {
+    for (ext, hash) in [
+        ("sha256", &c.sha256),
+        ("sha512", &c.sha512),
+        ("md5", &c.md5),
+    ] {
         let mut p = r.path.clone().into_os_string();
         p.push(".");
         p.push(ext);

@@ -64,14 +64,20 @@ impl AtomicFile {
         self.file()
             .sync_all()
             .map_err(|e| OutputError::io(ctx(), e))?;
-        let md = self.file().metadata().map_err(|e| OutputError::io(ctx(), e))?;
+        let md = self
+            .file()
+            .metadata()
+            .map_err(|e| OutputError::io(ctx(), e))?;
         Ok((md.len(), md.blocks() * 512))
     }
 
     /// Rename the temporary over the final name (refusing to replace one unless forced), then
     /// fsync the directory so the rename is durable.
     pub fn commit(mut self) -> Result<(), OutputError> {
-        let tmp = self.tmp.take().expect("temporary file present until commit");
+        let tmp = self
+            .tmp
+            .take()
+            .expect("temporary file present until commit");
         let res = if self.force {
             tmp.persist(&self.dest)
         } else {
@@ -83,7 +89,10 @@ impl AtomicFile {
             return Err(if exists {
                 OutputError::Exists(self.dest.clone())
             } else {
-                OutputError::io(format!("renaming the output to {}", self.dest.display()), e.error)
+                OutputError::io(
+                    format!("renaming the output to {}", self.dest.display()),
+                    e.error,
+                )
             });
         }
         let dir = match self.dest.parent() {

@@ -151,7 +151,12 @@ mod tests {
     fn zlib_round_trips_with_a_4k_window() {
         let data = text_cluster();
         let mut out = Vec::new();
-        assert!(compress_cluster(Compression::default_for(Codec::Zlib), &data, &mut out, 512));
+        assert!(compress_cluster(
+            Compression::default_for(Codec::Zlib),
+            &data,
+            &mut out,
+            512
+        ));
         let mut d = flate2::Decompress::new_with_window_bits(false, 12);
         let mut back = vec![0u8; data.len()];
         let st = d
@@ -165,8 +170,16 @@ mod tests {
     fn zstd_round_trips() {
         let data = text_cluster();
         let mut out = Vec::new();
-        assert!(compress_cluster(Compression::default_for(Codec::Zstd), &data, &mut out, 512));
-        assert_eq!(zstd::bulk::decompress(&out, data.len()).expect("zstd"), data);
+        assert!(compress_cluster(
+            Compression::default_for(Codec::Zstd),
+            &data,
+            &mut out,
+            512
+        ));
+        assert_eq!(
+            zstd::bulk::decompress(&out, data.len()).expect("zstd"),
+            data
+        );
     }
 
     #[test]
@@ -183,7 +196,12 @@ mod tests {
             .collect();
         let mut out = Vec::new();
         for codec in [Codec::Zlib, Codec::Zstd] {
-            assert!(!compress_cluster(Compression::default_for(codec), &data, &mut out, 512));
+            assert!(!compress_cluster(
+                Compression::default_for(codec),
+                &data,
+                &mut out,
+                512
+            ));
         }
     }
 }

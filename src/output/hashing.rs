@@ -106,7 +106,10 @@ impl Hasher {
 
     pub fn finish(self) -> Checksums {
         drop(self.txs);
-        let mut out = self.handles.into_iter().map(|h| h.join().unwrap_or_default());
+        let mut out = self
+            .handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default());
         Checksums {
             sha256: out.next().unwrap_or_default(),
             sha512: out.next().unwrap_or_default(),
