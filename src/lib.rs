@@ -6,6 +6,7 @@
 pub mod disk;
 pub mod fs;
 pub mod glance;
+pub mod image;
 pub mod output;
 pub mod part;
 pub mod progress;

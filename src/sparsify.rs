@@ -1,13 +1,8 @@
-//! Sparsify: turn free filesystem blocks and unpartitioned space into holes.
-//!
-//! Works on a raw staging file: every range handed in is punched (`fallocate(PUNCH_HOLE |
-//! KEEP_SIZE)`), so it reads back as zeros and holds no data on the host. After sealing, the
-//! freed blocks still hold the deleted secrets; punching them is what makes them gone.
-
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-
-use nix::fcntl::{FallocateFlags, fallocate};
+//! Sparsify: which disk ranges hold nothing and become zeros (holes in the output): the free
+//! blocks of each filesystem (from its block bitmap, see `Ext4Fs::free_ranges`) and the space
+//! outside the partitions that no table or bootloader uses. After sealing, the freed blocks
+//! still hold the deleted secrets; zeroing them is what makes them gone. `image::overlay`
+//! serves these ranges as zeros to the output writer, which skips them.
 
 use crate::part::TableKind;
 
@@ -22,16 +17,6 @@ impl Range {
     pub fn end(&self) -> u64 {
         self.start.saturating_add(self.len)
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SparsifyError {
-    #[error("{context}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// Space at the end of a GPT disk left alone: the backup header and entries (33 sectors of
@@ -97,58 +82,6 @@ pub fn merge(mut ranges: Vec<Range>) -> Vec<Range> {
     out
 }
 
-/// Punch every range of `file` (already merged or not). Where the host filesystem cannot
-/// punch holes, the range is overwritten with zeros instead. Returns the bytes covered.
-pub fn punch(file: &File, ranges: &[Range]) -> Result<u64, SparsifyError> {
-    let mut total = 0u64;
-    let flags = FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE;
-    let mut can_punch = true;
-    for r in merge(ranges.to_vec()) {
-        let (Ok(off), Ok(len)) = (i64::try_from(r.start), i64::try_from(r.len)) else {
-            return Err(io_err(r, std::io::ErrorKind::InvalidInput.into()));
-        };
-        if can_punch {
-            match fallocate(file, flags, off, len) {
-                Ok(()) => {
-                    total += r.len;
-                    continue;
-                }
-                Err(nix::errno::Errno::EOPNOTSUPP) => {
-                    log::warn!("the staging filesystem cannot punch holes: writing zeros");
-                    can_punch = false;
-                }
-                Err(e) => return Err(io_err(r, e.into())),
-            }
-        }
-        zero_fill(file, r)?;
-        total += r.len;
-    }
-    Ok(total)
-}
-
-fn zero_fill(file: &File, r: Range) -> Result<(), SparsifyError> {
-    let zeros = vec![0u8; 1 << 20];
-    let mut at = r.start;
-    while at < r.end() {
-        let n = (r.end() - at).min(zeros.len() as u64) as usize;
-        file.write_all_at(&zeros[..n], at)
-            .map_err(|e| io_err(r, e))?;
-        at += n as u64;
-    }
-    Ok(())
-}
-
-fn io_err(r: Range, source: std::io::Error) -> SparsifyError {
-    SparsifyError::Io {
-        context: format!(
-            "punching a hole at {}..{} of the staging file",
-            r.start,
-            r.end()
-        ),
-        source,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,27 +123,5 @@ mod tests {
     fn merging() {
         let got = merge(vec![r(10, 5), r(0, 10), r(30, 0), r(12, 10), r(40, 1)]);
         assert_eq!(got, vec![r(0, 22), r(40, 1)]);
-    }
-
-    #[test]
-    fn punched_ranges_read_as_zero_and_stop_being_allocated() {
-        let mut f = tempfile::tempfile().unwrap();
-        let data = vec![0xa5u8; 4 * MIB as usize];
-        std::io::Write::write_all(&mut f, &data).unwrap();
-        f.sync_all().unwrap();
-        let before = nix::sys::stat::fstat(&f).unwrap().st_blocks;
-        let n = punch(&f, &[r(MIB, MIB), r(2 * MIB, 1024), r(3 * MIB + 100, 50)]).unwrap();
-        assert_eq!(n, MIB + 1024 + 50);
-        let mut back = vec![0u8; data.len()];
-        f.read_exact_at(&mut back, 0).unwrap();
-        for (i, b) in back.iter().enumerate() {
-            let i = i as u64;
-            let holed =
-                (MIB..2 * MIB + 1024).contains(&i) || (3 * MIB + 100..3 * MIB + 150).contains(&i);
-            assert_eq!(*b, if holed { 0 } else { 0xa5 }, "byte {i}");
-        }
-        let after = nix::sys::stat::fstat(&f).unwrap().st_blocks;
-        assert!(after < before, "no blocks released: {before} -> {after}");
-        assert_eq!(f.metadata().unwrap().len(), data.len() as u64);
     }
 }

@@ -7,5 +7,6 @@ mod glance;
 mod inspect;
 mod output;
 mod recipe;
+mod seal;
 mod seal_ops;
 mod util;

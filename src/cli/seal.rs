@@ -1,14 +1,184 @@
 //! `cloudseal seal`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Args;
 
+use cloudseal::disk::OpenOptions;
+use cloudseal::image::{self, ImageReport, SealImageOptions};
+use cloudseal::output::{self, Codec, Compression, OutputFormat, OutputOptions};
+use cloudseal::progress::Progress;
+use cloudseal::seal::{SealOptions, Selection};
+
 use super::GlobalArgs;
+use super::convert::FormatArg;
 
 #[derive(Args, Debug)]
-pub struct SealArgs {}
+pub struct SealArgs {
+    /// Input image (raw or qcow2, detected by content). Never modified.
+    pub input: PathBuf,
+    /// Output file; written to a temporary next to it and renamed when complete.
+    #[arg(short, long, required_unless_present = "dry_run")]
+    pub output: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'O', long = "format", value_enum, default_value = "qcow2")]
+    pub format: FormatArg,
+    /// Compress qcow2 clusters with this codec.
+    #[arg(short = 'c', long, value_name = "zlib|zstd")]
+    pub compress: Option<Codec>,
+    /// Compression level (zlib 0-9, default 6; zstd 1-22, default 3).
+    #[arg(long, requires = "compress")]
+    pub level: Option<i32>,
+    /// Replace an existing output file.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Compression threads (default: one per core). The output does not depend on it.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Skip computing the sha256, sha512 and md5 of the output.
+    #[arg(long)]
+    pub no_checksums: bool,
+    /// Run exactly these operations (comma-separated; `-name` drops one, `defaults` and
+    /// `all` expand), as virt-sysprep's --operations.
+    #[arg(long, value_name = "LIST")]
+    pub operations: Vec<String>,
+    /// Add operations (same syntax as --operations).
+    #[arg(long, value_name = "LIST")]
+    pub enable: Vec<String>,
+    /// Remove operations from the selection.
+    #[arg(long, value_name = "LIST")]
+    pub disable: Vec<String>,
+    /// Write `uninitialized` into /etc/machine-id (first boot runs presets) instead of
+    /// leaving it empty.
+    #[arg(long)]
+    pub machine_id_uninitialized: bool,
+    /// static-ip: rewrite static IP configuration to DHCP instead of only reporting it.
+    #[arg(long)]
+    pub static_ip_to_dhcp: bool,
+    /// user-account: remove only these accounts (comma-separated).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub remove_user_accounts: Vec<String>,
+    /// user-account: never remove these accounts (comma-separated).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub keep_user_accounts: Vec<String>,
+    /// Only show what would be done: nothing is written.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_g: &GlobalArgs, _a: SealArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`cloudseal seal` is not implemented yet")
+pub fn run(g: &GlobalArgs, a: SealArgs) -> anyhow::Result<ExitCode> {
+    let mut selection = Selection::defaults();
+    for l in &a.operations {
+        selection = selection.operations(l);
+    }
+    for l in &a.enable {
+        selection = selection.enable(l);
+    }
+    for l in &a.disable {
+        selection = selection.disable(l);
+    }
+    selection.resolve()?;
+    let format = match a.format {
+        FormatArg::Qcow2 => OutputFormat::Qcow2,
+        FormatArg::Raw => OutputFormat::Raw,
+    };
+    let compress = a.compress.map(|codec| {
+        let mut c = Compression::default_for(codec);
+        if let Some(l) = a.level {
+            c.level = l;
+        }
+        c
+    });
+    let out_opts = OutputOptions {
+        format,
+        compress,
+        force: a.force,
+        threads: a.threads,
+        checksums: !a.no_checksums,
+        cancel: Some(output::interrupt_flag()?),
+        ..OutputOptions::default()
+    };
+    out_opts.validate()?;
+    let opts = SealImageOptions {
+        selection,
+        seal: SealOptions {
+            machine_id_uninitialized: a.machine_id_uninitialized,
+            static_ip_to_dhcp: a.static_ip_to_dhcp,
+            remove_user_accounts: a.remove_user_accounts.clone(),
+            keep_user_accounts: a.keep_user_accounts.clone(),
+        },
+        output: out_opts,
+        open: OpenOptions::default(),
+        dry_run: a.dry_run,
+    };
+    let progress = Progress::for_stderr(g.quiet || a.json);
+    let output = if a.dry_run { None } else { a.output.as_deref() };
+    let report = image::seal_image(&a.input, output, &opts, &progress)
+        .with_context(|| format!("sealing {}", a.input.display()))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if !g.quiet {
+        print_report(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+}
+
+fn print_report(r: &ImageReport) {
+    for f in &r.filesystems {
+        let os =
+            f.os.as_ref()
+                .map(|o| format!(", root: {}", o.pretty_name))
+                .unwrap_or_default();
+        println!("partition {} ({}{os})", f.partition, f.kind);
+        if let Some(n) = &f.note {
+            println!("  {n}");
+        }
+        match (&f.changes, r.dry_run) {
+            (Some(c), _) => {
+                for line in c.to_string().lines() {
+                    println!("  {line}");
+                }
+            }
+            (None, true) => {
+                for p in &f.planned {
+                    println!("  would {p}");
+                }
+            }
+            (None, false) => {}
+        }
+        if !r.dry_run && f.kind.is_ext() {
+            println!("  punched {} of free blocks", mib(f.punched_bytes));
+        }
+    }
+    if r.dry_run {
+        println!("dry run: nothing was written");
+        return;
+    }
+    println!(
+        "punched {} outside the partitions",
+        mib(r.unpartitioned_punched)
+    );
+    if let Some(o) = &r.output {
+        println!(
+            "wrote {} ({}): virtual {}, file {}, allocated {}, {:.1} s in all",
+            o.path.display(),
+            o.format,
+            mib(o.virtual_size),
+            mib(o.file_size),
+            mib(o.allocated_size),
+            r.timings.total
+        );
+        if let Some(c) = &o.checksums {
+            println!("sha256 {}", c.sha256);
+        }
+    }
 }

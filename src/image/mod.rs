@@ -1,0 +1,311 @@
+//! Seal an image file end to end: seal the root filesystem with libext2fs through a
+//! copy-on-write overlay over the input, turn every free block and the unpartitioned space into
+//! zeros, write the output (raw or qcow2) from the input with the overlay on top. One read of
+//! the input, one write of the output, no staging copy. The input is never written; `dry_run`
+//! plans without changing anything and without writing an output.
+//!
+//! Sits beside `recipe` in the dependency order: it ties seal, sparsify and output together.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::disk::{self, BlockDev, DiskError, ImageFormat, OpenOptions, Slice};
+use crate::fs::detect::{FsInfo, FsKind, detect};
+use crate::fs::ext4::{Ext4Error, Ext4Fs};
+use crate::fs::{FsError, OsInfo, os};
+use crate::output::{self, OutputError, OutputOptions, OutputReport};
+use crate::part::{self, PartError, TableKind};
+use crate::progress::ProgressSink;
+use crate::seal::{self, PlannedAction, SealError, SealOptions, Selection};
+use crate::sparsify::{self, Range};
+
+pub mod overlay;
+
+use overlay::{FsOverlay, Pages, SealedDisk};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("reading the input")]
+    Read(#[source] DiskError),
+    #[error("reading the partition table")]
+    Part(#[source] PartError),
+    #[error("{what}")]
+    Fs {
+        what: String,
+        #[source]
+        source: FsError,
+    },
+    #[error(transparent)]
+    Ext4(#[from] Ext4Error),
+    #[error("sealing {what}")]
+    Seal {
+        what: String,
+        #[source]
+        source: SealError,
+    },
+    #[error("writing the output")]
+    Output(#[from] OutputError),
+    #[error("{0}")]
+    Refused(String),
+    #[error("offset too large for this platform")]
+    TooLarge,
+}
+
+/// How to seal an image.
+#[derive(Debug, Clone)]
+pub struct SealImageOptions {
+    pub selection: Selection,
+    pub seal: SealOptions,
+    pub output: OutputOptions,
+    pub open: OpenOptions,
+    /// Plan only: report what would change; no output.
+    pub dry_run: bool,
+}
+
+/// What happened to one partition (or the bare filesystem).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FsReport {
+    pub partition: u32,
+    pub start: u64,
+    pub size: u64,
+    pub kind: FsKind,
+    /// The guest's OS, when this is the root filesystem that was sealed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os: Option<OsInfo>,
+    /// Every action planned, in order (what `--dry-run` prints).
+    pub planned: Vec<PlannedAction>,
+    /// What was changed (absent in a dry run and on filesystems that were not sealed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<seal::Report>,
+    /// Free blocks turned into zeros (holes in the output), in bytes.
+    pub punched_bytes: u64,
+    /// Why nothing (or only sparsify) was done here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Seconds spent in each phase.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Timings {
+    pub seal: f64,
+    pub output: f64,
+    pub total: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImageReport {
+    pub input: PathBuf,
+    pub input_format: ImageFormat,
+    pub virtual_size: u64,
+    pub dry_run: bool,
+    pub table: TableKind,
+    pub filesystems: Vec<FsReport>,
+    /// Space outside the partitions turned into zeros, in bytes.
+    pub unpartitioned_punched: u64,
+    /// Bytes of filesystem metadata and files that the seal rewrote.
+    pub written_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<OutputReport>,
+    pub timings: Timings,
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// A partition with what it holds.
+struct Found {
+    part: part::Partition,
+    info: FsInfo,
+}
+
+fn label(table: TableKind, number: u32) -> String {
+    match table {
+        TableKind::None => "the filesystem".to_string(),
+        _ => format!("partition {number}"),
+    }
+}
+
+/// Seal `input` into `output` (ignored with `dry_run`).
+pub fn seal_image(
+    input: &Path,
+    output: Option<&Path>,
+    opts: &SealImageOptions,
+    progress: &dyn ProgressSink,
+) -> Result<ImageReport, ImageError> {
+    let started = Instant::now();
+    let dev: Arc<dyn BlockDev> =
+        Arc::from(disk::open_image(input, &opts.open).map_err(ImageError::Read)?);
+    let out_path = match (output, opts.dry_run) {
+        (Some(o), false) => {
+            output::check_not_same_file(input, o)?;
+            Some(o)
+        }
+        (None, false) => {
+            return Err(ImageError::Refused("an output path is needed".into()));
+        }
+        (_, true) => None,
+    };
+    let table = part::read_table(dev.as_ref()).map_err(ImageError::Part)?;
+    let found = survey(dev.as_ref(), &table)?;
+
+    let mut report = ImageReport {
+        input: input.to_path_buf(),
+        input_format: dev.format(),
+        virtual_size: dev.size(),
+        dry_run: opts.dry_run,
+        table: table.kind,
+        filesystems: Vec::new(),
+        unpartitioned_punched: 0,
+        written_bytes: 0,
+        output: None,
+        timings: Timings::default(),
+    };
+
+    let writable = !opts.dry_run;
+    let mut written: Vec<(u64, u64, Pages)> = Vec::new();
+
+    let t = Instant::now();
+    let mut holes: Vec<Range> = Vec::new();
+    let mut sealed_root = false;
+    for f in &found {
+        let what = label(table.kind, f.part.number);
+        let mut fr = FsReport {
+            partition: f.part.number,
+            start: f.part.start,
+            size: f.part.size,
+            kind: f.info.kind,
+            os: None,
+            planned: Vec::new(),
+            changes: None,
+            punched_bytes: 0,
+            note: None,
+        };
+        if !f.info.kind.is_ext() {
+            fr.note = Some(match f.info.kind {
+                FsKind::Unknown => "nothing recognised: left as is".into(),
+                FsKind::Swap => "swap: left as is".into(),
+                k => format!("{k}: left untouched (only ext2/3/4 are sealed so far)"),
+            });
+            report.filesystems.push(fr);
+            continue;
+        }
+        let what_fs = format!("{what} ({})", f.info.kind);
+        let pages = Pages::default();
+        let io = FsOverlay::new(
+            Arc::clone(&dev),
+            f.part.start,
+            f.part.size,
+            writable,
+            Pages::clone(&pages),
+        );
+        let mut fs = Ext4Fs::open_io(Box::new(io), writable, &what_fs)?;
+        let fs_err = |source| ImageError::Fs {
+            what: what_fs.clone(),
+            source,
+        };
+        let is_root = !sealed_root && os::is_root(&fs).map_err(fs_err)?;
+        if is_root {
+            sealed_root = true;
+            let info = os::read_os_release(&fs)
+                .map_err(fs_err)?
+                .unwrap_or_default();
+            let plan =
+                seal::plan_all(&fs, &info, &opts.selection, &opts.seal).map_err(|source| {
+                    ImageError::Seal {
+                        what: what_fs.clone(),
+                        source,
+                    }
+                })?;
+            if !opts.dry_run {
+                let changes = seal::apply(&mut fs, &plan).map_err(|source| ImageError::Seal {
+                    what: what_fs.clone(),
+                    source,
+                })?;
+                fr.changes = Some(changes);
+            }
+            fr.planned = plan;
+            fr.os = Some(info);
+        } else {
+            fr.note = Some("not the root filesystem: files left alone, free space punched".into());
+        }
+        // The in-memory bitmap includes this run's edits.
+        let free = fs.free_ranges()?;
+        fs.close()?;
+        written.push((f.part.start, f.part.size, pages));
+        // Never past the partition, whatever the superblock claims.
+        for r in free {
+            if r.start >= f.part.size {
+                continue;
+            }
+            let len = r.len.min(f.part.size - r.start);
+            let start = f
+                .part
+                .start
+                .checked_add(r.start)
+                .ok_or(ImageError::TooLarge)?;
+            fr.punched_bytes += len;
+            holes.push(Range { start, len });
+        }
+        report.filesystems.push(fr);
+    }
+    report.timings.seal = secs(t.elapsed());
+
+    let spans: Vec<(u64, u64)> = found.iter().map(|f| (f.part.start, f.part.size)).collect();
+    let outside = sparsify::unpartitioned(dev.size(), table.kind, &spans);
+    report.unpartitioned_punched = outside.iter().map(|r| r.len).sum();
+    holes.extend(outside);
+
+    if !sealed_root {
+        // Writing the image unchanged would look like success while every secret stays.
+        return Err(ImageError::Refused(
+            "no ext2/3/4 root filesystem (one with /etc/os-release) found: nothing to seal \
+             (xfs and btrfs roots are not supported yet)"
+                .into(),
+        ));
+    }
+    if let Some(out) = out_path {
+        let t = Instant::now();
+        let mut sealed = SealedDisk::new(Arc::clone(&dev), holes);
+        for (start, len, pages) in &written {
+            sealed.add_pages(*start, *len, pages);
+        }
+        report.written_bytes = sealed.written_bytes();
+        report.output = Some(output::write_image(&sealed, out, &opts.output, progress)?);
+        report.timings.output = secs(t.elapsed());
+    }
+    report.timings.total = secs(started.elapsed());
+    Ok(report)
+}
+
+/// Detect what every partition holds; refuse layouts we cannot seal safely.
+fn survey(dev: &dyn BlockDev, table: &part::PartTable) -> Result<Vec<Found>, ImageError> {
+    let mut out = Vec::new();
+    for p in &table.partitions {
+        let what = label(table.kind, p.number);
+        let slice = Slice::new(dev, p.start, p.size).map_err(ImageError::Read)?;
+        let info = detect(&slice).map_err(|source| ImageError::Fs {
+            what: what.clone(),
+            source,
+        })?;
+        match info.kind {
+            FsKind::LvmPv => {
+                return Err(ImageError::Refused(format!(
+                    "{what} is an LVM physical volume: LVM guests cannot be sealed yet"
+                )));
+            }
+            FsKind::Luks => {
+                return Err(ImageError::Refused(format!(
+                    "{what} is LUKS-encrypted: encrypted guests cannot be sealed"
+                )));
+            }
+            _ => {}
+        }
+        out.push(Found {
+            part: p.clone(),
+            info,
+        });
+    }
+    Ok(out)
+}
