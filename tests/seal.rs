@@ -473,3 +473,16 @@ fn no_root_filesystem_is_an_error_not_an_unsealed_copy() {
     }
     only_entry_is_nothing(dir.path());
 }
+
+#[test]
+fn corrupt_root_filesystem_is_a_clean_error() {
+    let input = fixture("disks/broken/gpt-corrupt-ext4.raw");
+    let dir = tempdir();
+    let err = seal_fails(&input, &dir.path().join("o.qcow2"), &[]);
+    assert!(
+        err.contains("partition 3 (ext4): ") && err.contains("group descriptor"),
+        "{err}"
+    );
+    assert_eq!(err.matches("partition 3").count(), 1, "{err}");
+    only_entry_is_nothing(dir.path());
+}

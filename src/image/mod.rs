@@ -38,12 +38,11 @@ pub enum ImageError {
     },
     #[error(transparent)]
     Ext4(#[from] Ext4Error),
-    #[error("sealing {what}")]
-    Seal {
-        what: String,
-        #[source]
-        source: SealError,
-    },
+    /// From the filesystem itself: its errors already name it ("partition 3 (ext4): /etc: ...").
+    #[error(transparent)]
+    Guest(#[from] FsError),
+    #[error(transparent)]
+    Seal(#[from] SealError),
     #[error("writing the output")]
     Output(#[from] OutputError),
     #[error("{0}")]
@@ -201,29 +200,13 @@ pub fn seal_image(
             Pages::clone(&pages),
         );
         let mut fs = Ext4Fs::open_io(Box::new(io), writable, &what_fs)?;
-        let fs_err = |source| ImageError::Fs {
-            what: what_fs.clone(),
-            source,
-        };
-        let is_root = !sealed_root && os::is_root(&fs).map_err(fs_err)?;
+        let is_root = !sealed_root && os::is_root(&fs)?;
         if is_root {
             sealed_root = true;
-            let info = os::read_os_release(&fs)
-                .map_err(fs_err)?
-                .unwrap_or_default();
-            let plan =
-                seal::plan_all(&fs, &info, &opts.selection, &opts.seal).map_err(|source| {
-                    ImageError::Seal {
-                        what: what_fs.clone(),
-                        source,
-                    }
-                })?;
+            let info = os::read_os_release(&fs)?.unwrap_or_default();
+            let plan = seal::plan_all(&fs, &info, &opts.selection, &opts.seal)?;
             if !opts.dry_run {
-                let changes = seal::apply(&mut fs, &plan).map_err(|source| ImageError::Seal {
-                    what: what_fs.clone(),
-                    source,
-                })?;
-                fr.changes = Some(changes);
+                fr.changes = Some(seal::apply(&mut fs, &plan)?);
             }
             fr.planned = plan;
             fr.os = Some(info);
