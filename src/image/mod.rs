@@ -49,6 +49,24 @@ pub enum ImageError {
     Refused(String),
     #[error("offset too large for this platform")]
     TooLarge,
+    #[error("customizing {what}")]
+    Customize {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Work done on the root filesystem (for `cloudseal build`: pin the clock, customize).
+pub type RootHook<'a> =
+    &'a mut dyn FnMut(&mut Ext4Fs) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// Hooks around sealing the root filesystem; neither runs in a dry run.
+#[derive(Default)]
+pub struct RootHooks<'a> {
+    pub before_seal: Option<RootHook<'a>>,
+    /// After sealing: what a recipe adds (an SSH key) must not be swept away as host state.
+    pub after_seal: Option<RootHook<'a>>,
 }
 
 /// How to seal an image.
@@ -133,19 +151,33 @@ pub fn seal_image(
     opts: &SealImageOptions,
     progress: &dyn ProgressSink,
 ) -> Result<ImageReport, ImageError> {
+    let outputs: Vec<(&Path, &OutputOptions)> =
+        output.map(|o| (o, &opts.output)).into_iter().collect();
+    let (mut report, written) =
+        process_image(input, &outputs, opts, RootHooks::default(), progress)?;
+    report.output = written.into_iter().next();
+    Ok(report)
+}
+
+/// The whole pipeline, for `cloudseal seal` and `cloudseal build`: seal the root filesystem
+/// between `hooks` (not run in a dry run), then write every output from the one sealed view
+/// (`opts.output` is not used). Returns the report and each output's report, in order.
+pub fn process_image(
+    input: &Path,
+    outputs: &[(&Path, &OutputOptions)],
+    opts: &SealImageOptions,
+    mut hooks: RootHooks<'_>,
+    progress: &dyn ProgressSink,
+) -> Result<(ImageReport, Vec<OutputReport>), ImageError> {
     let started = Instant::now();
     let dev: Arc<dyn BlockDev> =
         Arc::from(disk::open_image(input, &opts.open).map_err(ImageError::Read)?);
-    let out_path = match (output, opts.dry_run) {
-        (Some(o), false) => {
-            output::check_not_same_file(input, o)?;
-            Some(o)
-        }
-        (None, false) => {
-            return Err(ImageError::Refused("an output path is needed".into()));
-        }
-        (_, true) => None,
-    };
+    if !opts.dry_run && outputs.is_empty() {
+        return Err(ImageError::Refused("an output path is needed".into()));
+    }
+    for (o, _) in outputs {
+        output::check_not_same_file(input, o)?;
+    }
     let table = part::read_table(dev.as_ref()).map_err(ImageError::Part)?;
     let found = survey(dev.as_ref(), &table)?;
 
@@ -203,10 +235,22 @@ pub fn seal_image(
         let is_root = !sealed_root && os::is_root(&fs)?;
         if is_root {
             sealed_root = true;
+            if let Some(h) = hooks.before_seal.as_mut().filter(|_| !opts.dry_run) {
+                h(&mut fs).map_err(|source| ImageError::Customize {
+                    what: what_fs.clone(),
+                    source,
+                })?;
+            }
             let info = os::read_os_release(&fs)?.unwrap_or_default();
             let plan = seal::plan_all(&fs, &info, &opts.selection, &opts.seal)?;
             if !opts.dry_run {
                 fr.changes = Some(seal::apply(&mut fs, &plan)?);
+            }
+            if let Some(h) = hooks.after_seal.as_mut().filter(|_| !opts.dry_run) {
+                h(&mut fs).map_err(|source| ImageError::Customize {
+                    what: what_fs.clone(),
+                    source,
+                })?;
             }
             fr.planned = plan;
             fr.os = Some(info);
@@ -248,18 +292,21 @@ pub fn seal_image(
                 .into(),
         ));
     }
-    if let Some(out) = out_path {
+    let mut outs = Vec::new();
+    if !opts.dry_run && !outputs.is_empty() {
         let t = Instant::now();
         let mut sealed = SealedDisk::new(Arc::clone(&dev), holes);
         for (start, len, pages) in &written {
             sealed.add_pages(*start, *len, pages);
         }
         report.written_bytes = sealed.written_bytes();
-        report.output = Some(output::write_image(&sealed, out, &opts.output, progress)?);
+        for (out, out_opts) in outputs {
+            outs.push(output::write_image(&sealed, out, out_opts, progress)?);
+        }
         report.timings.output = secs(t.elapsed());
     }
     report.timings.total = secs(started.elapsed());
-    Ok(report)
+    Ok((report, outs))
 }
 
 /// Detect what every partition holds; refuse layouts we cannot seal safely.
