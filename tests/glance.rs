@@ -16,7 +16,7 @@ use crate::util::{require_tool, run, run_ok, tempdir};
 
 static GLANCE_LOCK: Mutex<()> = Mutex::new(());
 
-fn lock() -> MutexGuard<'static, ()> {
+pub(crate) fn lock() -> MutexGuard<'static, ()> {
     GLANCE_LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -96,7 +96,7 @@ fn openstack() -> Command {
     c
 }
 
-fn osc_json(args: &[&str]) -> Value {
+pub(crate) fn osc_json(args: &[&str]) -> Value {
     let out = run_ok(openstack().args(args).args(["-f", "json"]));
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("openstack {args:?}: {e}: {out}"))
 }
@@ -109,7 +109,7 @@ fn images_named(name: &str) -> Vec<Value> {
 
 /// Remove test images (protected ones too).
 /// Deletes the test's images however the test ends.
-struct Cleanup(String);
+pub(crate) struct Cleanup(pub(crate) String);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
@@ -135,7 +135,7 @@ impl Drop for Cleanup {
     }
 }
 
-fn unique(tag: &str) -> String {
+pub(crate) fn unique(tag: &str) -> String {
     let ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())

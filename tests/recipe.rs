@@ -541,3 +541,275 @@ fn base_download_is_verified_and_cached() {
         Err(FetchError::Mismatch { .. })
     ));
 }
+
+/// A build recipe on the partitioned fixture: customize, seal, a zstd qcow2 and a raw output.
+fn build_recipe(dir: &Path, extra: &str) -> PathBuf {
+    let base = crate::util::fixture("disks/gpt.qcow2");
+    let text = format!(
+        r#"[base]
+path = "{base}"
+
+[[customize]]
+op = "hostname"
+hostname = "web-1"
+
+[[customize]]
+op = "ssh-key"
+user = "debian"
+key = "{KEY}"
+{extra}
+[[customize]]
+op = "firstboot"
+name = "cloudseal-ssh-keygen"
+command = "ssh-keygen -A"
+unless-exists = "/etc/ssh/ssh_host_ed25519_key"
+before = ["ssh.service"]
+
+[[output]]
+path = "${{out}}/img.qcow2"
+compression = "zstd"
+
+[[output]]
+path = "${{out}}/img.raw"
+format = "raw"
+"#,
+        base = base.display()
+    );
+    let p = dir.join("build.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn cloudseal_build(recipe: &Path, out: &Path) -> std::process::Output {
+    run(crate::util::cloudseal()
+        .args(["build", "-q", "--var"])
+        .arg(format!("out={}", out.display()))
+        .arg(recipe)
+        .env_remove("SOURCE_DATE_EPOCH"))
+}
+
+/// The manifest without its timings.
+fn manifest_sans_timings(p: &Path) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+    v.as_object_mut()
+        .unwrap()
+        .remove("timings")
+        .expect("timings");
+    v
+}
+
+#[test]
+fn build_twice_gives_identical_outputs_and_manifests() {
+    let t = tempdir();
+    let recipe = build_recipe(t.path(), "");
+    let out = t.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let first = t.path().join("first");
+    std::fs::create_dir_all(&first).unwrap();
+    let names = ["img.qcow2", "img.raw", "img.qcow2.manifest.json"];
+    for round in 0..2 {
+        let o = cloudseal_build(&recipe, &out);
+        assert!(
+            o.status.success(),
+            "build {round}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        if round == 0 {
+            for n in names {
+                std::fs::rename(out.join(n), first.join(n)).unwrap();
+            }
+        }
+    }
+    for n in &names[..2] {
+        assert!(
+            std::fs::read(first.join(n)).unwrap() == std::fs::read(out.join(n)).unwrap(),
+            "{n} differs between two builds of the same recipe and base"
+        );
+    }
+    let m = manifest_sans_timings(&out.join(names[2]));
+    assert_eq!(m, manifest_sans_timings(&first.join(names[2])));
+
+    // The outputs are sound and hold the same disk.
+    let qcow = out.join("img.qcow2");
+    let raw = out.join("img.raw");
+    crate::util::qemu_img_check(&qcow);
+    crate::util::qemu_img_compare(&qcow, &raw);
+
+    // The root filesystem (partition 3) is clean and customized, and was sealed.
+    let root_off = 36864 * 512;
+    let part = t.path().join("root.ext4");
+    run_ok(
+        Command::new("dd")
+            .arg(format!("if={}", raw.display()))
+            .arg(format!("of={}", part.display()))
+            .args(["bs=512", "skip=36864", "count=124928", "status=none"]),
+    );
+    e2fsck_clean(&part);
+    let fs = Ext4Fs::open(&raw, root_off, false, "root").unwrap();
+    let read = |p: &str| String::from_utf8(fs.read_file(p, 1 << 20).unwrap()).unwrap();
+    assert_eq!(read("/etc/hostname"), "web-1\n");
+    assert_eq!(
+        read("/home/debian/.ssh/authorized_keys"),
+        format!("{KEY}\n")
+    );
+    assert!(
+        fs.metadata("/etc/systemd/system/cloudseal-ssh-keygen.service")
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        fs.metadata("/etc/ssh/ssh_host_ed25519_key")
+            .unwrap()
+            .is_none(),
+        "not sealed"
+    );
+
+    // The manifest says what was built from what.
+    let base = crate::util::fixture("disks/gpt.qcow2");
+    assert_eq!(m["base"]["sha256"], crate::util::sha256sum(&base));
+    assert_eq!(m["recipe_sha256"], crate::util::sha256sum(&recipe));
+    let outs = m["outputs"].as_array().unwrap();
+    assert_eq!(outs.len(), 2);
+    for (o, p) in outs.iter().zip([&qcow, &raw]) {
+        assert_eq!(o["sha256"], crate::util::sha256sum(p));
+        assert_eq!(o["size"], std::fs::metadata(p).unwrap().len());
+        assert_eq!(o["sha512"].as_str().map(str::len), Some(128));
+    }
+    assert_eq!(outs[0]["compression"], "zstd");
+    let steps = m["customize"].as_array().unwrap();
+    let ops: Vec<&str> = steps.iter().map(|s| s["op"].as_str().unwrap()).collect();
+    assert_eq!(ops, ["hostname", "ssh-key", "firstboot"]);
+    assert_eq!(steps[1]["changes"][0]["path"], "/home/debian/.ssh");
+    let sealed: Vec<&str> = m["seal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["op"].as_str().unwrap())
+        .collect();
+    assert!(
+        sealed.contains(&"ssh-hostkeys") && sealed.contains(&"machine-id"),
+        "{sealed:?}"
+    );
+}
+
+#[test]
+fn build_failure_names_the_stage_and_step_and_writes_nothing() {
+    let t = tempdir();
+    let recipe = build_recipe(
+        t.path(),
+        "\n[[customize]]\nop = \"chmod\"\npath = \"/no/such/file\"\nmode = \"0600\"\n",
+    );
+    let out = t.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let o = cloudseal_build(&recipe, &out);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("build stage customize"), "{err}");
+    assert!(err.contains("customize step 3 (chmod, line 13)"), "{err}");
+    assert!(err.contains("/no/such/file"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        0,
+        "nothing may be written"
+    );
+}
+
+#[test]
+fn build_dry_run_writes_nothing_and_prints_the_plan() {
+    let t = tempdir();
+    let recipe = build_recipe(t.path(), "");
+    let out = t.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let stdout = run_ok(
+        crate::util::cloudseal()
+            .args(["build", "--dry-run", "--var"])
+            .arg(format!("out={}", out.display()))
+            .arg(&recipe),
+    );
+    assert!(stdout.contains("seal ssh-hostkeys: would"), "{stdout}");
+    assert!(
+        stdout.contains("customize 2 (ssh-key, line 8): would run"),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+    // A command-line selection overrides the recipe's.
+    let stdout = run_ok(
+        crate::util::cloudseal()
+            .args(["build", "--dry-run", "--operations", "machine-id", "--var"])
+            .arg(format!("out={}", out.display()))
+            .arg(&recipe),
+    );
+    assert!(stdout.contains("seal machine-id: would"), "{stdout}");
+    assert!(!stdout.contains("seal ssh-hostkeys"), "{stdout}");
+}
+
+#[test]
+fn build_uploads_to_glance_as_the_recipe_says() {
+    let _turn = crate::glance::lock();
+    let name = crate::glance::unique("recipe");
+    let _cleanup = crate::glance::Cleanup(name.clone());
+    let t = tempdir();
+    let glance = format!(
+        "\n[glance]\nname = \"{name}\"\nvisibility = \"private\"\nmin-disk = 1\ntags = [\"cloudseal-recipe\"]\nproperties = {{ os_distro = \"debian\" }}\n"
+    );
+    let recipe = build_recipe(t.path(), &glance);
+    let out = t.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let o = cloudseal_build(&recipe, &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("img.qcow2.manifest.json")).unwrap())
+            .unwrap();
+    let id = m["glance"]["image_id"]
+        .as_str()
+        .expect("image id in the manifest");
+    assert_eq!(m["glance"]["name"], name.as_str());
+    // The reference client sees the first output's bytes, with the recipe's attributes.
+    let img = crate::glance::osc_json(&["image", "show", id]);
+    assert_eq!(img["name"], name.as_str());
+    assert_eq!(img["status"], "active");
+    assert_eq!(img["disk_format"], "qcow2");
+    assert_eq!(img["visibility"], "private");
+    assert_eq!(img["min_disk"], 1);
+    assert_eq!(
+        img["properties"]["os_hash_value"],
+        m["outputs"][0]["sha512"]
+    );
+    assert_eq!(img["size"], m["outputs"][0]["size"]);
+    assert!(
+        img["tags"].to_string().contains("cloudseal-recipe"),
+        "{img}"
+    );
+    assert_eq!(img["properties"]["os_distro"], "debian");
+}
+
+#[test]
+fn rhel_recipe_on_xfs_stops_before_writing_anything() {
+    require_tool("mkfs.xfs");
+    let t = tempdir();
+    let img = t.path().join("xfs-root.raw");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(320 << 20)
+        .unwrap();
+    run_ok(Command::new("mkfs.xfs").args(["-q", "-f"]).arg(&img));
+    let out = t.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let o = run(crate::util::cloudseal()
+        .args(["build", "-q", "--var"])
+        .arg(format!("base={}", img.display()))
+        .arg("--var")
+        .arg(format!("out={}", out.display()))
+        .arg(repo().join("recipes/rhel-9.toml")));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("xfs and btrfs roots are not supported yet"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        0,
+        "nothing may be written"
+    );
+}

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod build;
 mod convert;
 mod glance;
 mod inspect;
@@ -53,6 +54,8 @@ pub enum Command {
     /// Small conveniences on Glance images (list, set).
     #[command(subcommand)]
     Images(glance::ImagesCommand),
+    /// Build an image from a recipe: fetch, customize, seal, sparsify, convert, upload.
+    Build(build::BuildArgs),
     /// Work with recipes without building (check).
     #[command(subcommand)]
     Recipe(recipe::RecipeCommand),
@@ -86,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ops(a) => ops::run(&g, a),
         Command::Upload(a) => glance::upload(&g, a),
         Command::Images(c) => glance::images(&g, c),
+        Command::Build(a) => build::run(&g, a),
         Command::Recipe(c) => recipe::run(&g, c),
     }
 }

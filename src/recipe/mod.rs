@@ -1,6 +1,7 @@
 //! Build recipes (TOML): a base image, customize steps, sealing, outputs and an optional
 //! Glance upload, checked as a whole before any work starts.
 
+pub mod build;
 pub mod check;
 pub mod customize;
 pub mod fetch;

@@ -128,6 +128,23 @@ pub struct GlanceSection {
     /// Extra image properties (os_distro, hw_disk_bus, ...).
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    /// qcow2, raw, ...; detected from the file when unset.
+    pub disk_format: Option<String>,
+    /// Default "bare".
+    pub container_format: Option<String>,
+    /// Upload through /stage and glance-direct import instead of PUT /file.
+    #[serde(default)]
+    pub import: bool,
+    /// Leave a failed image in Glance (for debugging) instead of deleting it.
+    #[serde(default)]
+    pub keep_failed: bool,
+    /// Reuse an active image with the same name, owner and content instead of uploading.
+    #[serde(default)]
+    pub if_changed: bool,
+    /// Restarts of a failed upload (default 2).
+    pub retries: Option<u32>,
+    /// Seconds to wait for the image to become active (default 600).
+    pub wait_timeout: Option<u64>,
 }
 
 /// One `[[customize]]` step, chosen by its `op` key.
