@@ -486,3 +486,39 @@ fn corrupt_root_filesystem_is_a_clean_error() {
     assert_eq!(err.matches("partition 3").count(), 1, "{err}");
     only_entry_is_nothing(dir.path());
 }
+
+#[test]
+fn dirty_journal_replayed_on_request() {
+    require_tool("dumpe2fs");
+    let input = fixture("ext/dirty.raw");
+    let sha = sha256sum(&input);
+    let dir = tempdir();
+    let d = dir.path();
+    let offset = 2048 * SECTOR;
+    let keys = private_key_lines(&input, offset);
+    let out = d.join("sealed.qcow2");
+    let r = seal_json(&[
+        input.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--replay-journal".as_ref(),
+    ]);
+    assert_eq!(sha256sum(&input), sha, "the input changed");
+    let note = r["filesystems"][0]["note"].as_str().unwrap_or_default();
+    assert!(note.contains("journal replayed"), "{note}");
+    qemu_img_check(&out);
+    let raw = as_raw(&out, d);
+    e2fsck_clean(&raw, offset);
+    let sb = run_ok(Command::new("dumpe2fs").arg("-h").arg(spec(&raw, offset)));
+    assert!(!sb.contains("needs_recovery"), "still dirty:\n{sb}");
+    assert!(
+        !contains_any(&raw, &keys, d),
+        "a removed private key is in the output"
+    );
+    let hidden: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "left behind: {hidden:?}");
+}

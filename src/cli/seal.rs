@@ -63,6 +63,10 @@ pub struct SealArgs {
     /// user-account: never remove these accounts (comma-separated).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub keep_user_accounts: Vec<String>,
+    /// When a journal needs recovery, replay it with `e2fsck -fy` on a private copy of that
+    /// filesystem (next to the output) instead of refusing. The input is not touched.
+    #[arg(long)]
+    pub replay_journal: bool,
     /// Only show what would be done: nothing is written.
     #[arg(long)]
     pub dry_run: bool,
@@ -115,6 +119,7 @@ pub fn run(g: &GlobalArgs, a: SealArgs) -> anyhow::Result<ExitCode> {
         output: out_opts,
         open: OpenOptions::default(),
         dry_run: a.dry_run,
+        replay_journal: a.replay_journal,
     };
     let progress = Progress::for_stderr(g.quiet || a.json);
     let output = if a.dry_run { None } else { a.output.as_deref() };

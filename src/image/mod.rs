@@ -21,6 +21,7 @@ use crate::seal::{self, PlannedAction, SealError, SealOptions, Selection};
 use crate::sparsify::{self, Range};
 
 pub mod overlay;
+mod replay;
 
 use overlay::{FsOverlay, Pages, SealedDisk};
 
@@ -78,6 +79,9 @@ pub struct SealImageOptions {
     pub open: OpenOptions,
     /// Plan only: report what would change; no output.
     pub dry_run: bool,
+    /// A journal that needs recovery is replayed (e2fsck -fy on a private copy of the
+    /// filesystem, next to the output) instead of refused.
+    pub replay_journal: bool,
 }
 
 /// What happened to one partition (or the bare filesystem).
@@ -196,6 +200,7 @@ pub fn process_image(
 
     let writable = !opts.dry_run;
     let mut written: Vec<(u64, u64, Pages)> = Vec::new();
+    let mut replaced: Vec<(u64, u64, Arc<dyn BlockDev>)> = Vec::new();
 
     let t = Instant::now();
     let mut holes: Vec<Range> = Vec::new();
@@ -231,7 +236,27 @@ pub fn process_image(
             writable,
             Pages::clone(&pages),
         );
-        let mut fs = Ext4Fs::open_io(Box::new(io), writable, &what_fs)?;
+        let mut fs = match Ext4Fs::open_io(Box::new(io), writable, &what_fs) {
+            Err(Ext4Error::NeedsRecovery { .. }) if opts.replay_journal => {
+                let dir = outputs
+                    .first()
+                    .and_then(|(o, _)| o.parent())
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .map_or_else(std::env::temp_dir, Path::to_path_buf);
+                let copy = replay::recovered_copy(
+                    dev.as_ref(),
+                    f.part.start,
+                    f.part.size,
+                    &dir,
+                    &what_fs,
+                )?;
+                fr.note = Some("journal replayed by e2fsck -fy on a private copy".into());
+                replaced.push((f.part.start, f.part.size, Arc::clone(&copy)));
+                let io = FsOverlay::new(copy, 0, f.part.size, writable, Pages::clone(&pages));
+                Ext4Fs::open_io(Box::new(io), writable, &what_fs)?
+            }
+            other => other?,
+        };
         let is_root = !sealed_root && os::is_root(&fs)?;
         if is_root {
             sealed_root = true;
@@ -255,7 +280,11 @@ pub fn process_image(
             fr.planned = plan;
             fr.os = Some(info);
         } else {
-            fr.note = Some("not the root filesystem: files left alone, free space punched".into());
+            let n = "not the root filesystem: files left alone, free space punched";
+            fr.note = Some(match fr.note.take() {
+                Some(before) => format!("{before}; {n}"),
+                None => n.to_string(),
+            });
         }
         // The in-memory bitmap includes this run's edits.
         let free = fs.free_ranges()?;
@@ -296,6 +325,9 @@ pub fn process_image(
     if !opts.dry_run && !outputs.is_empty() {
         let t = Instant::now();
         let mut sealed = SealedDisk::new(Arc::clone(&dev), holes);
+        for (start, len, copy) in replaced {
+            sealed.replace(start, len, copy);
+        }
         for (start, len, pages) in &written {
             sealed.add_pages(*start, *len, pages);
         }

@@ -131,6 +131,9 @@ pub struct SealedDisk {
     chunks: BTreeMap<u64, Box<[u8]>>,
     /// Sorted, merged.
     zeros: Vec<Range>,
+    /// (start, len, device): ranges whose bytes come from another device (a recovered copy
+    /// of a filesystem); sorted, never overlapping.
+    replaced: Vec<(u64, u64, Arc<dyn BlockDev>)>,
 }
 
 /// Where the bytes of a run come from.
@@ -139,6 +142,8 @@ enum Source {
     Zeroed,
     Written,
     Input(ExtentKind),
+    /// From `replaced[i]`.
+    Replaced(usize, ExtentKind),
 }
 
 impl SealedDisk {
@@ -147,7 +152,14 @@ impl SealedDisk {
             base,
             chunks: BTreeMap::new(),
             zeros: crate::sparsify::merge(zeros),
+            replaced: Vec::new(),
         }
+    }
+
+    /// Take the `len` bytes at `start` from `dev` (from its offset 0) instead of the input.
+    pub fn replace(&mut self, start: u64, len: u64, dev: Arc<dyn BlockDev>) {
+        self.replaced.push((start, len, dev));
+        self.replaced.sort_by_key(|r| r.0);
     }
 
     /// Add the pages written to the filesystem of `len` bytes at `start`.
@@ -194,6 +206,14 @@ impl SealedDisk {
         }
         if let Some((&ns, _)) = self.chunks.range(off..).next() {
             len = len.min(ns - off);
+        }
+        let i = self.replaced.partition_point(|r| r.0 + r.1 <= off);
+        if let Some((rs, rl, dev)) = self.replaced.get(i) {
+            if *rs <= off {
+                let e = dev.extent_status(off - rs, len.min(rs + rl - off))?;
+                return Ok((e.len.min(len), Source::Replaced(i, e.kind)));
+            }
+            len = len.min(rs - off);
         }
         let e = self.base.extent_status(off, len)?;
         Ok((e.len.min(len), Source::Input(e.kind)))
@@ -242,11 +262,15 @@ impl BlockDev for SealedDisk {
             }
             let dst = &mut buf[(at - off) as usize..(at - off + n) as usize];
             match src {
-                Source::Zeroed | Source::Input(ExtentKind::Zero | ExtentKind::Unallocated) => {
-                    dst.fill(0)
-                }
+                Source::Zeroed
+                | Source::Input(ExtentKind::Zero | ExtentKind::Unallocated)
+                | Source::Replaced(_, ExtentKind::Zero | ExtentKind::Unallocated) => dst.fill(0),
                 Source::Written => self.copy_written(dst, at),
                 Source::Input(ExtentKind::Data) => self.base.read_exact_at(dst, at)?,
+                Source::Replaced(i, ExtentKind::Data) => {
+                    let (rs, _, dev) = &self.replaced[i];
+                    dev.read_exact_at(dst, at - rs)?
+                }
             }
             at += n;
         }
@@ -262,7 +286,7 @@ impl BlockDev for SealedDisk {
         let kind = match src {
             Source::Zeroed => ExtentKind::Zero,
             Source::Written => ExtentKind::Data,
-            Source::Input(k) => k,
+            Source::Input(k) | Source::Replaced(_, k) => k,
         };
         Ok(Extent { kind, len: n })
     }
@@ -337,6 +361,22 @@ mod tests {
         // The written pages cover 1000+4096 .. 1000+12288.
         let e = sealed.extent_status(5096, 100_000).unwrap();
         assert_eq!((e.kind, e.len), (ExtentKind::Data, 8192));
+        // Bytes taken from another device.
+        let other: Arc<dyn BlockDev> = Arc::new(MemDisk::new(vec![9u8; 3000]));
+        let mut with = SealedDisk::new(disk(64 * 1024), Vec::new());
+        with.replace(50_000, 3000, other);
+        let mut b = vec![0u8; 4000];
+        with.read_exact_at(&mut b, 49_500).unwrap();
+        assert!(
+            b[..500]
+                .iter()
+                .enumerate()
+                .all(|(i, &x)| x == ((49_500 + i) % 251) as u8)
+        );
+        assert!(b[500..3500].iter().all(|&x| x == 9));
+        assert_eq!(b[3500], (53_000 % 251) as u8);
+        let e = with.extent_status(49_000, 10_000).unwrap();
+        assert_eq!((e.kind, e.len), (ExtentKind::Data, 1000));
         // Unaligned reads across written, zeroed and input runs agree with the full read.
         for (off, n) in [(5000u64, 7000usize), (29_999, 2003), (13_000, 20_000)] {
             let mut part = vec![0u8; n];

@@ -28,7 +28,7 @@ pub enum Ext4Error {
     #[error(
         "{fs}: the journal needs recovery (the guest was not shut down cleanly); refusing to \
          edit it. Boot the VM and shut it down cleanly, or run `e2fsck -fy` on a copy of the \
-         image and seal that copy"
+         image and seal that copy (`cloudseal seal --replay-journal` does that)"
     )]
     NeedsRecovery { fs: String },
     #[error(
