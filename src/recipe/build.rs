@@ -141,6 +141,8 @@ pub fn build(
         output: OutputOptions::default(),
         open: OpenOptions::default(),
         dry_run: opts.dry_run,
+        // A dirty journal is refused, as it always was here.
+        replay_journal: false,
     };
     let out_opts: Vec<(PathBuf, OutputOptions)> = r
         .output
