@@ -599,36 +599,28 @@ fn application_credential_authenticates() {
     run_ok(openstack().args(["application", "credential", "delete", id]));
 }
 
-/// Kill Glance while a large upload is streaming, bring it back: the upload fails with a clear
-/// error and the image it created is gone (deleted once Glance answered again).
-#[test]
-fn glance_killed_mid_upload_leaves_no_orphan() {
-    let _g = lock();
-    let env = admin_env();
+/// 256 MiB of random data: the upload takes seconds on loopback.
+fn big_raw(dir: &Path) -> PathBuf {
+    use std::io::Read;
+    let big = dir.join("big.raw");
+    let mut f = std::fs::File::create(&big).unwrap();
+    let mut rnd = std::fs::File::open("/dev/urandom").unwrap().take(256 << 20);
+    std::io::copy(&mut rnd, &mut f).unwrap();
+    big
+}
+
+/// Upload `file`, SIGKILL Glance once 20% is out, restart it 2 s later (while cloudseal is
+/// cleaning up). Returns the exit status, stdout and the stderr lines.
+fn upload_and_kill_glance(
+    env: &[(String, String)],
+    args: &[&str],
+    file: &Path,
+) -> (std::process::ExitStatus, String, Vec<String>) {
     let script = crate::util::repo().join("scripts/start-glance.sh");
-    let dir = tempdir();
-    let big = dir.path().join("big.raw");
-    // 400 MiB of incompressible data: the upload takes seconds on loopback.
-    {
-        use std::io::Write;
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut buf = vec![0u8; 1 << 20];
-        for _ in 0..400 {
-            for w in buf.chunks_mut(8) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                w.copy_from_slice(&x.to_le_bytes());
-            }
-            f.write_all(&buf).unwrap();
-        }
-    }
-    let name = unique("killed");
-    let _cleanup = Cleanup(name.clone());
-    let mut child = cs(&env)
-        .args(["upload", "--retries", "0", "--name", &name])
-        .arg(&big)
+    let mut child = cs(env)
+        .arg("upload")
+        .args(args)
+        .arg(file)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -636,7 +628,7 @@ fn glance_killed_mid_upload_leaves_no_orphan() {
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let mut seen = Vec::new();
-    // Progress lines (not a TTY): kill Glance once 20% is out.
+    // Progress lines (stderr is not a TTY).
     for line in lines.by_ref() {
         let line = line.unwrap();
         seen.push(line.clone());
@@ -649,7 +641,6 @@ fn glance_killed_mid_upload_leaves_no_orphan() {
         "no progress seen: {seen:?}"
     );
     run_ok(Command::new("bash").arg(&script).arg("kill-glance"));
-    // Bring it back while cloudseal is retrying the clean-up.
     std::thread::sleep(std::time::Duration::from_secs(2));
     run_ok(
         Command::new("bash")
@@ -658,7 +649,29 @@ fn glance_killed_mid_upload_leaves_no_orphan() {
             .envs(env_for_script()),
     );
     seen.extend(lines.map_while(Result::ok));
-    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    use std::io::Read;
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    (child.wait().unwrap(), stdout, seen)
+}
+
+/// Kill Glance while a large upload is streaming, bring it back: with no retries the upload
+/// fails with a clear error and the image it created is gone (deleted once Glance answered).
+#[test]
+fn glance_killed_mid_upload_leaves_no_orphan() {
+    let _g = lock();
+    let env = admin_env();
+    let dir = tempdir();
+    let big = big_raw(dir.path());
+    let name = unique("killed");
+    let _cleanup = Cleanup(name.clone());
+    let (status, _, seen) =
+        upload_and_kill_glance(&env, &["--retries", "0", "--name", &name], &big);
     let all = seen.join("\n");
     assert!(
         !status.success(),
@@ -679,6 +692,33 @@ fn glance_killed_mid_upload_leaves_no_orphan() {
     );
     // Glance works again.
     run_ok(cs(&env).args(["images", "list"]));
+}
+
+/// With retries (the default), the same crash is healed: the half-written image is deleted
+/// and the upload starts again on a fresh one; exactly one active image with our hashes.
+#[test]
+fn glance_killed_mid_upload_is_retried_on_a_fresh_image() {
+    let _g = lock();
+    let env = admin_env();
+    let dir = tempdir();
+    let big = big_raw(dir.path());
+    let name = unique("healed");
+    let _cleanup = Cleanup(name.clone());
+    let (status, stdout, seen) = upload_and_kill_glance(&env, &["--name", &name], &big);
+    let all = seen.join("\n");
+    assert!(status.success(), "the retried upload failed:\n{all}");
+    assert!(all.contains("starting again on a fresh image"), "{all}");
+    let images = images_named(&name);
+    assert_eq!(images.len(), 1, "{images:?}");
+    let id = stdout.trim();
+    assert_eq!(images[0]["ID"], id);
+    let show = osc_json(&["image", "show", id]);
+    assert_eq!(show["status"], "active");
+    assert_eq!(show["checksum"], hash_tool("md5sum", &big).as_str());
+    assert_eq!(
+        show["properties"]["os_hash_value"],
+        hash_tool("sha512sum", &big).as_str()
+    );
 }
 
 fn env_for_script() -> Vec<(String, String)> {

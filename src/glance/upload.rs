@@ -270,3 +270,43 @@ fn find_same(
                 .is_none_or(|p| r.owner() == Some(p))
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(md5: &str, sha: &str, size: u64) -> ImageRecord {
+        ImageRecord::from_value(serde_json::json!({
+            "id": "i1", "status": "active", "size": size, "checksum": md5,
+            "os_hash_algo": "sha512", "os_hash_value": sha,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn verify_accepts_equal_and_names_every_difference() {
+        let ours = Hashes {
+            size: 3,
+            md5: "m".into(),
+            sha512: "s".into(),
+        };
+        assert!(verify(&rec("m", "s", 3), &ours).is_ok());
+        let err = verify(&rec("x", "y", 4), &ours).unwrap_err().to_string();
+        assert!(err.contains("image i1 does not hold what we sent"), "{err}");
+        assert!(
+            err.contains("size") && err.contains("md5") && err.contains("sha512"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn qcow2_magic_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = dir.path().join("q");
+        std::fs::write(&q, b"QFI\xfb\0\0\0\x03").unwrap();
+        assert_eq!(detect_disk_format(&q).unwrap(), "qcow2");
+        let r = dir.path().join("r");
+        std::fs::write(&r, b"QF").unwrap();
+        assert_eq!(detect_disk_format(&r).unwrap(), "raw");
+    }
+}
