@@ -193,29 +193,30 @@ fn host_state(fs: &dyn GuestFs, os: &OsInfo) -> anyhow::Result<Vec<OpState>> {
 }
 
 /// The files under `path` (and `path` itself if `include_self` and it is not a directory, or
-/// an empty directory that would go).
+/// an empty directory that would go). Kinds come from the directory entries: one lookup of a
+/// path in a big directory costs a scan, so only the top is looked up.
 fn walk(
     fs: &dyn GuestFs,
     path: &str,
     include_self: bool,
     found: &mut Vec<String>,
 ) -> anyhow::Result<()> {
-    let mut stack = vec![(path.to_string(), 0usize)];
+    let Some(top) = fs.metadata(path)? else {
+        return Ok(());
+    };
+    let mut stack = vec![(path.to_string(), top.kind, 0usize)];
     let mut visited = 0usize;
-    while let Some((p, depth)) = stack.pop() {
+    while let Some((p, kind, depth)) = stack.pop() {
         visited += 1;
-        let is_top = p == path;
-        let Some(meta) = fs.metadata(&p)? else {
-            continue;
-        };
-        if meta.kind != FileKind::Dir {
-            if !is_top || include_self {
+        let listed = depth > 0 || include_self;
+        if kind != FileKind::Dir {
+            if listed {
                 found.push(p);
             }
             continue;
         }
         let entries = fs.read_dir(&p)?;
-        if entries.is_empty() && (!is_top || include_self) {
+        if entries.is_empty() && listed {
             found.push(format!("{p}/"));
         }
         if depth >= MAX_DEPTH || visited + stack.len() >= MAX_VISITED {
@@ -223,7 +224,7 @@ fn walk(
             continue;
         }
         for e in entries.iter().rev() {
-            stack.push((join(&p, &e.name), depth + 1));
+            stack.push((join(&p, &e.name), e.kind, depth + 1));
         }
     }
     Ok(())
