@@ -62,7 +62,14 @@ build_disk() {
 cargo build --release -q
 cs=$PWD/target/release/cloudseal
 out=$(mktemp -d "$bench/.run.XXXXXX")
-trap 'rm -rf "$out"' EXIT
+loop=
+cleanup() {
+    # A failed (b) must not leave its mount or loop device behind.
+    mountpoint -q "$out/mnt" 2>/dev/null && umount "$out/mnt"
+    [ -n "$loop" ] && losetup -d "$loop" 2>/dev/null
+    rm -rf "$out"
+}
+trap cleanup EXIT
 sync
 
 now() { date +%s.%N; }
@@ -119,6 +126,7 @@ if [ "$(id -u)" = 0 ]; then
     fstrim "$out/mnt"
     umount "$out/mnt"
     losetup -d "$loop"
+    loop=
     qemu-img convert -O qcow2 "$out/b.raw" "$out/b.qcow2"
     t1=$(now)
     b_all=$(secs "$t0" "$t1")
