@@ -3,12 +3,11 @@
 //! [refcount blocks][refcount table]`; the header is written last. Only one L2 table is held
 //! in memory; refcounts take 2 bytes per host cluster.
 //!
-//! Compressed clusters are packed byte-contiguously like qemu does; a raw cluster after them
-//! starts at the next cluster boundary. The digests need the header, which exists only at the
+//! Compressed clusters are packed byte-contiguously like qemu does, in a region that raw
+//! clusters allocated meanwhile do not break up. The digests need the header, which exists only at the
 //! end, so they are computed by reading the finished file back (it is in the page cache).
 
 use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
@@ -35,8 +34,20 @@ fn io_err(e: std::io::Error) -> OutputError {
     OutputError::io("writing the output", e)
 }
 
+/// Compressed clusters are packed byte by byte into a region of whole clusters; only the
+/// clusters not yet full are kept in `buf` (qemu's byte allocator does the same). Raw clusters
+/// and L2 tables are allocated after the region, so no space is lost to padding.
+struct Packing {
+    /// Host offset of `buf[0]` (cluster aligned).
+    start: u64,
+    buf: Vec<u8>,
+    /// End of the clusters reserved for the region.
+    reserved_end: u64,
+}
+
 struct Writer<'a> {
-    out: BufWriter<&'a File>,
+    file: &'a File,
+    /// Next free cluster-aligned host offset.
     pos: u64,
     cs: u64,
     l2_entries: u64,
@@ -46,15 +57,14 @@ struct Writer<'a> {
     l2: Vec<u64>,
     l2_used: bool,
     refcounts: Vec<u16>,
+    packing: Option<Packing>,
 }
 
 impl<'a> Writer<'a> {
     fn new(file: &'a File, cs: u64, l1_size: u64) -> Result<Self, OutputError> {
-        let mut f = file;
-        f.seek(SeekFrom::Start(cs)).map_err(io_err)?;
         let cluster_bits = cs.trailing_zeros();
         Ok(Writer {
-            out: BufWriter::with_capacity(1 << 20, file),
+            file,
             pos: cs,
             cs,
             l2_entries: cs / 8,
@@ -64,21 +74,14 @@ impl<'a> Writer<'a> {
             l2: vec![0; (cs / 8) as usize],
             l2_used: false,
             refcounts: vec![1], // the header cluster
+            packing: None,
         })
     }
 
+    /// Write `data` at the cluster-aligned `pos` and advance it by whole clusters.
     fn write(&mut self, data: &[u8]) -> Result<(), OutputError> {
-        self.out.write_all(data).map_err(io_err)?;
-        self.pos += data.len() as u64;
-        Ok(())
-    }
-
-    fn pad_to_cluster(&mut self) -> Result<(), OutputError> {
-        let rem = self.pos % self.cs;
-        if rem != 0 {
-            let pad = vec![0u8; (self.cs - rem) as usize];
-            self.write(&pad)?;
-        }
+        self.file.write_all_at(data, self.pos).map_err(io_err)?;
+        self.pos += (data.len() as u64).div_ceil(self.cs) * self.cs;
         Ok(())
     }
 
@@ -107,7 +110,6 @@ impl<'a> Writer<'a> {
         if !self.l2_used {
             return Ok(());
         }
-        self.pad_to_cluster()?;
         let at = self.pos;
         self.l1[self.l2_index as usize] = at | COPIED;
         self.add_ref(at / self.cs)?;
@@ -119,13 +121,11 @@ impl<'a> Writer<'a> {
     }
 
     /// Store whole clusters `guest0..` uncompressed; they must share one L2 table. A short
-    /// final cluster (image size not a cluster multiple) is padded with zeros.
+    /// final cluster (image size not a cluster multiple) reads as zero-padded.
     fn put_raw(&mut self, guest0: u64, data: &[u8]) -> Result<(), OutputError> {
         self.switch_l2(guest0 / self.l2_entries)?;
-        self.pad_to_cluster()?;
         let host0 = self.pos;
         self.write(data)?;
-        self.pad_to_cluster()?;
         let n = (data.len() as u64).div_ceil(self.cs);
         for k in 0..n {
             let host = host0 + k * self.cs;
@@ -136,23 +136,64 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// Write out what remains of the packing region.
+    fn flush_packing(&mut self) -> Result<(), OutputError> {
+        if let Some(p) = self.packing.take() {
+            self.file.write_all_at(&p.buf, p.start).map_err(io_err)?;
+        }
+        Ok(())
+    }
+
     fn put_compressed(&mut self, guest: u64, data: &[u8]) -> Result<(), OutputError> {
         self.switch_l2(guest / self.l2_entries)?;
-        if self.refcounts.get((self.pos / self.cs) as usize) == Some(&u16::MAX) {
-            self.pad_to_cluster()?;
+        let len = data.len() as u64;
+        let cs = self.cs;
+        // Continue the current region if the data fits in it, or if the region ends where the
+        // next free cluster starts (it can grow); else start a new one.
+        let keep = match &self.packing {
+            Some(p) => {
+                let at = p.start + p.buf.len() as u64;
+                (at + len <= p.reserved_end || p.reserved_end == self.pos)
+                    && self.refcounts.get((at / cs) as usize) != Some(&u16::MAX)
+            }
+            None => false,
+        };
+        if !keep {
+            self.flush_packing()?;
+            self.packing = Some(Packing {
+                start: self.pos,
+                buf: Vec::with_capacity(2 * cs as usize),
+                reserved_end: self.pos,
+            });
         }
-        let at = self.pos;
+        let Some(p) = self.packing.as_mut() else {
+            unreachable!("packing region set above")
+        };
+        let at = p.start + p.buf.len() as u64;
+        while p.reserved_end < at + len {
+            p.reserved_end += cs;
+            self.pos += cs;
+        }
         if at >= 1 << self.csize_shift {
             return Err(OutputError::TooLarge(format!(
                 "compressed data offset {at} does not fit the L2 entry"
             )));
         }
+        p.buf.extend_from_slice(data);
+        // Clusters before the one holding the end of the data are complete: write them out.
+        let full = ((p.buf.len() as u64 - 1) / cs * cs) as usize;
+        if full > 0 {
+            self.file
+                .write_all_at(&p.buf[..full], p.start)
+                .map_err(io_err)?;
+            p.start += full as u64;
+            p.buf.drain(..full);
+        }
         let first = at / 512;
-        let last = (at + data.len() as u64 - 1) / 512;
-        for c in (first * 512 / self.cs)..=(last * 512 / self.cs) {
+        let last = (at + len - 1) / 512;
+        for c in (first * 512 / cs)..=(last * 512 / cs) {
             self.add_ref(c)?;
         }
-        self.write(data)?;
         self.l2[(guest % self.l2_entries) as usize] =
             COMPRESSED | ((last - first) << self.csize_shift) | at;
         self.l2_used = true;
@@ -162,7 +203,7 @@ impl<'a> Writer<'a> {
     /// Write the L1 table and refcount structures; returns the header fields they define.
     fn finish(mut self, size: u64, compression_type: u8) -> Result<Header, OutputError> {
         self.flush_l2()?;
-        self.pad_to_cluster()?;
+        self.flush_packing()?;
         let cs = self.cs;
         let l1_offset = self.pos;
         let l1_bytes: Vec<u8> = self.l1.iter().flat_map(|e| e.to_be_bytes()).collect();
@@ -175,7 +216,6 @@ impl<'a> Writer<'a> {
             self.refcounts[c as usize] = 1;
         }
         self.write(&l1_bytes)?;
-        self.pad_to_cluster()?;
         let rb_offset = self.pos;
         let per_block = (cs / 2) as usize;
         for j in 0..rb as usize {
@@ -194,7 +234,6 @@ impl<'a> Writer<'a> {
         table.resize((rt * cs) as usize, 0);
         self.write(&table)?;
         debug_assert_eq!(self.pos, total * cs);
-        self.out.flush().map_err(io_err)?;
         Ok(Header {
             cluster_bits: cs.trailing_zeros(),
             size,

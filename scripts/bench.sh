@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Benchmark `cloudseal convert` against `qemu-img convert` on a realistic disk, in one run.
+#
+#   scripts/bench.sh [WORKDIR]        (root: it loop-mounts the test disk once to build it)
+#   env: RUNS=3 (timed runs per command, median reported), SIZE=4G (test disk),
+#        BIG=64G (sparse disk for the RSS-flatness rows), CLOUDSEAL=target/release/cloudseal
+#
+# The test disk: an ext4 filesystem made by mkfs.ext4 -d from a copy of this machine's
+# /usr/share, /usr/lib/python3* and /usr/lib/gcc, whose free space then received a copy of
+# /usr/lib/x86_64-linux-gnu and /usr/lib/jvm that was deleted again (old data, still non-zero).
+# Prints a markdown table: median wall time, peak RSS (/usr/bin/time -v), output file size and
+# allocated size, and cloudseal/qemu-img ratios. Inputs are read once before timing, so every
+# run reads from the page cache; both tools fsync their output (qemu-img flushes on close).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-/var/tmp/cloudseal-bench}
+RUNS=${RUNS:-3}
+SIZE=${SIZE:-4G}
+BIG=${BIG:-64G}
+CS=${CLOUDSEAL:-$PWD/target/release/cloudseal}
+[ -x "$CS" ] || cargo build --release
+for t in qemu-img mkfs.ext4 /usr/bin/time mount umount; do
+    command -v "$t" >/dev/null || { echo "bench: $t is missing" >&2; exit 1; }
+done
+mkdir -p "$work"
+cd "$work"
+
+if [ ! -f disk.raw ]; then
+    echo "bench: building a $SIZE test disk in $work" >&2
+    rm -rf stage && mkdir -p stage/usr/lib
+    cp -a /usr/share stage/usr/
+    cp -a /usr/lib/python3* /usr/lib/gcc stage/usr/lib/
+    truncate -s "$SIZE" disk.tmp
+    mkfs.ext4 -q -F -d stage disk.tmp
+    rm -rf stage
+    mnt=$(mktemp -d)
+    mount -o loop disk.tmp "$mnt"
+    mkdir "$mnt/old"
+    cp -a /usr/lib/x86_64-linux-gnu /usr/lib/jvm "$mnt/old/" 2>/dev/null || true
+    sync
+    rm -rf "$mnt/old"
+    umount "$mnt"
+    rmdir "$mnt"
+    mv disk.tmp disk.raw
+fi
+[ -f disk.qcow2 ] || qemu-img convert -O qcow2 disk.raw disk.qcow2
+if [ ! -f big.raw ]; then
+    # The test disk at the start of a large sparse disk, plus data near its end.
+    truncate -s "$BIG" big.tmp
+    dd if=disk.raw of=big.tmp conv=notrunc,sparse bs=1M status=none
+    dd if=disk.raw of=big.tmp conv=notrunc,sparse bs=1M count=256 status=none \
+        seek=$(($(stat -c %s big.tmp) / 1048576 - 256))
+    mv big.tmp big.raw
+fi
+cat disk.raw disk.qcow2 >/dev/null
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# measure NAME OUT CMD...: sets T (median s), R (max RSS MiB), S (file MiB), A (allocated MiB)
+measure() {
+    local name=$1 out=$2
+    shift 2
+    local times=() rss=0
+    for _ in $(seq "$RUNS"); do
+        rm -f "$out"
+        /usr/bin/time -v -o time.txt "$@" >/dev/null 2>err.txt || {
+            echo "bench: $name failed:" >&2
+            cat err.txt time.txt >&2
+            exit 1
+        }
+        local wall r
+        wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' time.txt)
+        r=$(awk -F': ' '/Maximum resident/ {print $2}' time.txt)
+        times+=("$wall")
+        [ "$r" -gt "$rss" ] && rss=$r
+    done
+    T=$(printf '%s\n' "${times[@]}" | median)
+    R=$((rss / 1024))
+    S=$(($(stat -c %s "$out") / 1048576))
+    A=$(($(du -B1 "$out" | cut -f1) / 1048576))
+    echo "bench: $name: ${T}s ${R}MiB rss, ${S}MiB file, ${A}MiB allocated" >&2
+}
+
+row() { # row LABEL then the qemu-img and cloudseal measurements (T R S A of each)
+    local label=$1 qt=$2 qr=$3 qs=$4 qa=$5 ct=$6 cr=$7 cs=$8 ca=$9
+    local ratio
+    ratio=$(awk -v a="$ct" -v b="$qt" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
+    echo "| $label | $qt | $ct | **$ratio** | $qr | $cr | $qs / $qa | $cs / $ca |"
+}
+
+echo "| conversion | qemu-img s | cloudseal s | time ratio cs/qemu | qemu RSS MiB | cs RSS MiB | qemu file / alloc MiB | cs file / alloc MiB |"
+echo "|---|---|---|---|---|---|---|---|"
+pair() { # pair LABEL INPUT OUT "qemu-img args" "cloudseal args"
+    local label=$1 in=$2 out=$3 qargs=$4 cargs=$5
+    # shellcheck disable=SC2086
+    measure "qemu-img $label" "$out" qemu-img convert $qargs "$in" "$out"
+    local q=("$T" "$R" "$S" "$A")
+    # shellcheck disable=SC2086
+    measure "cloudseal $label" "$out" "$CS" convert -q $cargs "$in" "$out"
+    row "$label" "${q[@]}" "$T" "$R" "$S" "$A"
+    rm -f "$out"
+}
+pair "raw -> qcow2" disk.raw out.qcow2 "-O qcow2" ""
+pair "raw -> qcow2 (cs: no checksums)" disk.raw out.qcow2 "-O qcow2" "--no-checksums"
+pair "raw -> qcow2 zlib" disk.raw out.qcow2 "-c -O qcow2" "-c zlib"
+pair "raw -> qcow2 zstd" disk.raw out.qcow2 "-c -O qcow2 -o compression_type=zstd" "-c zstd"
+pair "qcow2 -> raw" disk.qcow2 out.raw "-O raw" "-O raw"
+pair "qcow2 -> raw (cs: no checksums)" disk.qcow2 out.raw "-O raw" "-O raw --no-checksums"
+RUNS=1
+pair "$BIG sparse raw -> qcow2" big.raw out.qcow2 "-O qcow2" ""
+pair "$BIG sparse raw -> qcow2 zstd" big.raw out.qcow2 "-c -O qcow2 -o compression_type=zstd" "-c zstd"
