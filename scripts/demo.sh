@@ -10,7 +10,8 @@ scripts/install-deps.sh
 cargo build --release -q
 cs=$PWD/target/release/cloudseal
 scripts/e2e-boot.sh build
-base=$PWD/target/e2e/base.qcow2 out=$PWD/target/demo
+e2e=${E2E_CACHE:-$PWD/target/e2e}
+base=$e2e/base.qcow2 out=$PWD/target/demo
 mkdir -p "$out"
 echo "== before: $base"
 "$cs" inspect "$base"
