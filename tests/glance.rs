@@ -724,3 +724,45 @@ fn glance_killed_mid_upload_is_retried_on_a_fresh_image() {
 fn env_for_script() -> Vec<(String, String)> {
     vec![("GLANCE_BASE".into(), base().display().to_string())]
 }
+
+/// `cloudseal seal --upload`: the sealed output lands in Glance, verified against the
+/// writer's own digests, and Glance's sha512 equals the file's.
+#[test]
+fn seal_with_upload_registers_the_sealed_output() {
+    let _l = lock();
+    require_tool("sha512sum");
+    let env = admin_env();
+    let name = unique("seal-upload");
+    let _clean = Cleanup(name.clone());
+    let dir = tempdir();
+    let out = dir.path().join("sealed.qcow2");
+    let input = crate::util::fixture("disks/gpt.raw");
+    let o = run(cs(&env)
+        .args(["seal", "-q"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .args([
+            "-c",
+            "zstd",
+            "--upload",
+            "--name",
+            &name,
+            "--property",
+            "os_distro=debian",
+        ]));
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "seal --upload failed: {stderr}");
+    let id = stdout.trim().lines().last().unwrap_or_default().to_string();
+    let imgs = images_named(&name);
+    assert_eq!(imgs.len(), 1, "expected one image named {name}: {imgs:?}");
+    let shown = osc_json(&["image", "show", &id]);
+    assert_eq!(shown["status"], "active");
+    assert_eq!(shown["disk_format"], "qcow2");
+    assert_eq!(
+        shown["properties"]["os_hash_value"]
+            .as_str()
+            .unwrap_or_default(),
+        hash_tool("sha512sum", &out)
+    );
+}

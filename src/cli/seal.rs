@@ -73,6 +73,11 @@ pub struct SealArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Register the sealed output with OpenStack Glance (needs --name; see the Glance options).
+    #[arg(long, requires = "name", conflicts_with = "dry_run")]
+    pub upload: bool,
+    #[command(flatten)]
+    pub glance: super::glance::GlanceOpts,
 }
 
 pub fn run(g: &GlobalArgs, a: SealArgs) -> anyhow::Result<ExitCode> {
@@ -129,6 +134,23 @@ pub fn run(g: &GlobalArgs, a: SealArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !g.quiet {
         print_report(&report);
+    }
+    if a.upload
+        && let Some(out) = &report.output
+    {
+        // The writer's digests let Glance's checksum and os_hash_value be verified
+        // without reading the output again.
+        let known = out.checksums.as_ref().map(|c| cloudseal::glance::Hashes {
+            size: out.file_size,
+            md5: c.md5.clone(),
+            sha512: c.sha512.clone(),
+        });
+        let up = a.glance.upload(g, &out.path, known.as_ref())?;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&up.record)?);
+        } else {
+            println!("{}", up.record.id());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
