@@ -68,17 +68,8 @@ fn parse_size(s: &str) -> Result<u32, String> {
 }
 
 pub fn run(g: &GlobalArgs, a: ConvertArgs) -> anyhow::Result<ExitCode> {
-    let format = match a.format {
-        FormatArg::Qcow2 => OutputFormat::Qcow2,
-        FormatArg::Raw => OutputFormat::Raw,
-    };
-    let compress = a.compress.map(|codec| {
-        let mut c = Compression::default_for(codec);
-        if let Some(l) = a.level {
-            c.level = l;
-        }
-        c
-    });
+    let format = output_format(a.format);
+    let compress = compression(a.compress, a.level);
     let opts = OutputOptions {
         format,
         compress,
@@ -151,4 +142,23 @@ fn write_checksum_files(r: &OutputReport) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(())
+}
+
+/// The writer's format for the `-O` flag (shared with `seal`).
+pub(super) fn output_format(f: FormatArg) -> OutputFormat {
+    match f {
+        FormatArg::Qcow2 => OutputFormat::Qcow2,
+        FormatArg::Raw => OutputFormat::Raw,
+    }
+}
+
+/// `--compress` with an optional `--level` over the codec's default (shared with `seal`).
+pub(super) fn compression(codec: Option<Codec>, level: Option<i32>) -> Option<Compression> {
+    codec.map(|codec| {
+        let mut c = Compression::default_for(codec);
+        if let Some(l) = level {
+            c.level = l;
+        }
+        c
+    })
 }

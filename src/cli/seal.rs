@@ -8,12 +8,12 @@ use clap::Args;
 
 use cloudseal::disk::OpenOptions;
 use cloudseal::image::{self, ImageReport, SealImageOptions};
-use cloudseal::output::{self, Codec, Compression, OutputFormat, OutputOptions};
+use cloudseal::output::{self, Codec, OutputOptions};
 use cloudseal::progress::Progress;
 use cloudseal::seal::{SealOptions, Selection};
 
 use super::GlobalArgs;
-use super::convert::FormatArg;
+use super::convert::{FormatArg, compression, output_format};
 
 #[derive(Args, Debug)]
 pub struct SealArgs {
@@ -92,17 +92,8 @@ pub fn run(g: &GlobalArgs, a: SealArgs) -> anyhow::Result<ExitCode> {
         selection = selection.disable(l);
     }
     selection.resolve()?;
-    let format = match a.format {
-        FormatArg::Qcow2 => OutputFormat::Qcow2,
-        FormatArg::Raw => OutputFormat::Raw,
-    };
-    let compress = a.compress.map(|codec| {
-        let mut c = Compression::default_for(codec);
-        if let Some(l) = a.level {
-            c.level = l;
-        }
-        c
-    });
+    let format = output_format(a.format);
+    let compress = compression(a.compress, a.level);
     let out_opts = OutputOptions {
         format,
         compress,
