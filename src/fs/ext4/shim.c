@@ -593,11 +593,25 @@ long cs_set_attr(ext2_filsys fs, uint32_t ino, uint32_t perm, uint32_t uid, uint
 	return ext2fs_write_inode(fs, ino, &inode);
 }
 
+/* After creating `name` in `dir`: its inode number, and the parent's times updated. */
+static errcode_t created(ext2_filsys fs, uint32_t dir, const char *name, uint32_t *out)
+{
+	ext2_ino_t ino = 0;
+	errcode_t err = ext2fs_lookup(fs, dir, name, strlen(name), NULL, &ino);
+
+	if (err)
+		return err;
+	err = touch_dir(fs, dir, 0);
+	if (err)
+		return err;
+	*out = ino;
+	return 0;
+}
+
 /* Create directory `name` in `dir` (as fuse2fs op_mkdir: expand the parent when full). */
 long cs_mkdir(ext2_filsys fs, uint32_t dir, const char *name, uint32_t *out)
 {
 	errcode_t err;
-	ext2_ino_t ino = 0;
 
 	*out = 0;
 	err = ext2fs_mkdir(fs, dir, 0, name);
@@ -609,21 +623,13 @@ long cs_mkdir(ext2_filsys fs, uint32_t dir, const char *name, uint32_t *out)
 	}
 	if (err)
 		return err;
-	err = ext2fs_lookup(fs, dir, name, strlen(name), NULL, &ino);
-	if (err)
-		return err;
-	err = touch_dir(fs, dir, 0);
-	if (err)
-		return err;
-	*out = ino;
-	return 0;
+	return created(fs, dir, name, out);
 }
 
 /* Create symlink `name` in `dir` pointing at `target` (owner 0:0, mode 0777). */
 long cs_symlink(ext2_filsys fs, uint32_t dir, const char *name, const char *target, uint32_t *out)
 {
 	errcode_t err;
-	ext2_ino_t ino = 0;
 
 	*out = 0;
 	err = ext2fs_symlink(fs, dir, 0, name, target);
@@ -635,14 +641,7 @@ long cs_symlink(ext2_filsys fs, uint32_t dir, const char *name, const char *targ
 	}
 	if (err)
 		return err;
-	err = ext2fs_lookup(fs, dir, name, strlen(name), NULL, &ino);
-	if (err)
-		return err;
-	err = touch_dir(fs, dir, 0);
-	if (err)
-		return err;
-	*out = ino;
-	return 0;
+	return created(fs, dir, name, out);
 }
 
 /* Use `t` (or, when 0, the superblock's last write time) as "now" for every timestamp this
