@@ -2,6 +2,11 @@
 //!
 //! Dependency rule, one way only:
 //! `recipe -> {seal, sparsify, output, glance} -> fs -> part -> disk`.
+//!
+//! `unsafe` is denied everywhere except the two modules that call into the system:
+//! the libext2fs shim (`fs::ext4::ffi`) and the loop/FITRIM ioctls (`fs::mount::sys`).
+
+#![deny(unsafe_code)]
 
 pub mod disk;
 pub mod fs;

@@ -436,7 +436,7 @@ fn customize_with_a_pinned_clock_is_byte_reproducible() {
         std::fs::copy(&base, &img).unwrap();
         let mut fs = Ext4Fs::open(&img, 0, true, "root").unwrap();
         assert_eq!(
-            fs.pin_time(None),
+            fs.pinned_time(None),
             1_700_000_000,
             "the base's last write time"
         );

@@ -52,6 +52,10 @@ pub struct BuildArgs {
     /// Remove operations from the selection.
     #[arg(long, value_name = "LIST")]
     pub disable: Vec<String>,
+    /// How filesystems are opened (as `cloudseal seal --backend`): ext2/3/4 in userspace,
+    /// xfs, btrfs and vfat through loop mounts (root).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: super::seal::BackendArg,
     /// Print the manifest as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -119,6 +123,7 @@ pub fn run(g: &GlobalArgs, a: BuildArgs) -> anyhow::Result<ExitCode> {
         threads: a.threads,
         timestamp: a.timestamp,
         cancel: Some(output::interrupt_flag()?),
+        backend: a.backend.into(),
     };
     let quiet = g.quiet || a.json;
     let progress = Progress::for_stderr(quiet);

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 use cloudseal::disk::OpenOptions;
+use cloudseal::fs::mount::Backend;
 use cloudseal::image::{self, ImageReport, SealImageOptions};
 use cloudseal::output::{self, Codec, OutputOptions};
 use cloudseal::progress::Progress;
@@ -67,6 +68,11 @@ pub struct SealArgs {
     /// filesystem (next to the output) instead of refusing. The input is not touched.
     #[arg(long)]
     pub replay_journal: bool,
+    /// How filesystems are opened: `auto` seals ext2/3/4 in userspace (no root needed) and
+    /// mounts xfs, btrfs and vfat through loop devices (root); `userspace` never mounts;
+    /// `mount` mounts every filesystem, ext2/3/4 too (a cross-check of the userspace path).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: BackendArg,
     /// Only show what would be done: nothing is written.
     #[arg(long)]
     pub dry_run: bool,
@@ -78,6 +84,24 @@ pub struct SealArgs {
     pub upload: bool,
     #[command(flatten)]
     pub glance: super::glance::GlanceOpts,
+}
+
+/// `--backend` (shared with `build`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum BackendArg {
+    Auto,
+    Userspace,
+    Mount,
+}
+
+impl From<BackendArg> for Backend {
+    fn from(b: BackendArg) -> Backend {
+        match b {
+            BackendArg::Auto => Backend::Auto,
+            BackendArg::Userspace => Backend::Userspace,
+            BackendArg::Mount => Backend::Mount,
+        }
+    }
 }
 
 pub fn run(g: &GlobalArgs, a: SealArgs) -> anyhow::Result<ExitCode> {
@@ -116,6 +140,7 @@ pub fn run(g: &GlobalArgs, a: SealArgs) -> anyhow::Result<ExitCode> {
         open: OpenOptions::default(),
         dry_run: a.dry_run,
         replay_journal: a.replay_journal,
+        backend: a.backend.into(),
     };
     let progress = Progress::for_stderr(g.quiet || a.json);
     let output = if a.dry_run { None } else { a.output.as_deref() };

@@ -42,6 +42,33 @@ impl DirFs {
         })
     }
 
+    /// A guest rooted at an already open directory (`shown` names it in errors).
+    pub fn from_fd(root: OwnedFd, shown: PathBuf) -> DirFs {
+        DirFs {
+            root,
+            root_path: shown,
+        }
+    }
+
+    /// Open a guest directory without following any symlink on the way (`O_PATH`): where a
+    /// btrfs subvolume or a bind mount may be attached, a symlink is refused, not resolved.
+    pub fn open_dir_nofollow(&self, path: &str) -> Result<OwnedFd, FsError> {
+        let how = OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
+        openat2(self.root.as_fd(), relative(path)?.as_str(), how)
+            .map_err(|e| io_err(format!("opening guest directory {path}"), e))
+    }
+
+    /// A guest directory as a guest of its own (the btrfs subvolume holding the root).
+    pub fn subdir(&self, path: &str) -> Result<DirFs, FsError> {
+        let fd = self.open_dir_nofollow(path)?;
+        Ok(DirFs {
+            root: fd,
+            root_path: self.root_path.join(relative(path)?),
+        })
+    }
+
     /// The host directory this guest is rooted at.
     pub fn root_path(&self) -> &Path {
         &self.root_path

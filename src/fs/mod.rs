@@ -6,6 +6,7 @@
 pub mod detect;
 pub mod dir;
 pub mod ext4;
+pub mod mount;
 pub mod os;
 
 /// The operating system found on a root filesystem (from os-release).
@@ -107,6 +108,12 @@ pub trait GuestFsMut: GuestFs {
     fn set_owner(&mut self, path: &str, uid: u32, gid: u32) -> Result<(), FsError>;
     /// Flush everything to the underlying storage.
     fn flush(&mut self) -> Result<(), FsError>;
+    /// Stamp every timestamp written from now on as `t` (seconds since the epoch; `None`:
+    /// the filesystem's own last write time), so rebuilds are byte-identical. Returns false
+    /// where that is impossible (a kernel-mounted filesystem stamps the current time).
+    fn pin_time(&mut self, _t: Option<i64>) -> bool {
+        false
+    }
 }
 
 /// Join a guest directory and a name.

@@ -12,18 +12,22 @@ use std::time::{Duration, Instant};
 
 use crate::disk::{self, BlockDev, DiskError, ImageFormat, OpenOptions, Slice};
 use crate::fs::detect::{FsInfo, FsKind, detect};
-use crate::fs::ext4::{Ext4Error, Ext4Fs};
-use crate::fs::{FsError, OsInfo, os};
+use crate::fs::ext4::Ext4Error;
+use crate::fs::mount::{self, Backend, Layout, MountError};
+use crate::fs::{FsError, GuestFsMut, OsInfo};
 use crate::output::{self, OutputError, OutputOptions, OutputReport};
 use crate::part::{self, PartError, TableKind};
 use crate::progress::ProgressSink;
 use crate::seal::{self, PlannedAction, SealError, SealOptions, Selection};
-use crate::sparsify::{self, Range};
+use crate::sparsify;
 
+mod each_fs;
 pub mod overlay;
 mod replay;
+mod stage;
 
-use overlay::{FsOverlay, Pages, SealedDisk};
+use each_fs::{State, staging_dir};
+use overlay::SealedDisk;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -44,6 +48,8 @@ pub enum ImageError {
     Guest(#[from] FsError),
     #[error(transparent)]
     Seal(#[from] SealError),
+    #[error(transparent)]
+    Mount(#[from] MountError),
     #[error("writing the output")]
     Output(#[from] OutputError),
     #[error("{0}")]
@@ -60,7 +66,7 @@ pub enum ImageError {
 
 /// Work done on the root filesystem (for `cloudseal build`: pin the clock, customize).
 pub type RootHook<'a> =
-    &'a mut dyn FnMut(&mut Ext4Fs) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+    &'a mut dyn FnMut(&mut dyn GuestFsMut) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// Hooks around sealing the root filesystem; neither runs in a dry run.
 #[derive(Default)]
@@ -82,6 +88,8 @@ pub struct SealImageOptions {
     /// A journal that needs recovery is replayed (e2fsck -fy on a private copy of the
     /// filesystem, next to the output) instead of refused.
     pub replay_journal: bool,
+    /// Userspace (ext2/3/4) or kernel mounts (root only) for each filesystem.
+    pub backend: Backend,
 }
 
 /// What happened to one partition (or the bare filesystem).
@@ -91,6 +99,11 @@ pub struct FsReport {
     pub start: u64,
     pub size: u64,
     pub kind: FsKind,
+    /// How it was opened: "userspace", "mount", or "none" (left as it is).
+    pub backend: &'static str,
+    /// Mount backend on btrfs: the subvolume holding the root and those attached under it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<Layout>,
     /// The guest's OS, when this is the root filesystem that was sealed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub os: Option<OsInfo>,
@@ -198,13 +211,17 @@ pub fn process_image(
         timings: Timings::default(),
     };
 
-    let writable = !opts.dry_run;
-    let mut written: Vec<(u64, u64, Pages)> = Vec::new();
-    let mut replaced: Vec<(u64, u64, Arc<dyn BlockDev>)> = Vec::new();
-
+    let mut st = State {
+        dev: Arc::clone(&dev),
+        opts,
+        staging: staging_dir(outputs),
+        sealed_root: false,
+        holes: Vec::new(),
+        written: Vec::new(),
+        replaced: Vec::new(),
+        unmounted: None,
+    };
     let t = Instant::now();
-    let mut holes: Vec<Range> = Vec::new();
-    let mut sealed_root = false;
     for f in &found {
         let what = label(table.kind, f.part.number);
         let mut fr = FsReport {
@@ -212,97 +229,30 @@ pub fn process_image(
             start: f.part.start,
             size: f.part.size,
             kind: f.info.kind,
+            backend: "none",
+            layout: None,
             os: None,
             planned: Vec::new(),
             changes: None,
             punched_bytes: 0,
             note: None,
         };
-        if !f.info.kind.is_ext() {
+        let what_fs = format!("{what} ({})", f.info.kind);
+        if opts.backend.mounts(f.info.kind) {
+            fr.backend = "mount";
+            st.mounted(f, &what_fs, &mut fr, &mut hooks)?;
+        } else if f.info.kind.is_ext() {
+            fr.backend = "userspace";
+            st.userspace(f, &what_fs, &mut fr, &mut hooks)?;
+        } else {
             fr.note = Some(match f.info.kind {
                 FsKind::Unknown => "nothing recognised: left as is".into(),
                 FsKind::Swap => "swap: left as is".into(),
-                k => format!("{k}: left untouched (only ext2/3/4 are sealed so far)"),
+                k if mount::mountable(k) => {
+                    format!("{k}: left untouched (--backend userspace opens only ext2/3/4)")
+                }
+                k => format!("{k}: left untouched (cannot be opened)"),
             });
-            report.filesystems.push(fr);
-            continue;
-        }
-        let what_fs = format!("{what} ({})", f.info.kind);
-        let pages = Pages::default();
-        let io = FsOverlay::new(
-            Arc::clone(&dev),
-            f.part.start,
-            f.part.size,
-            writable,
-            Pages::clone(&pages),
-        );
-        let mut fs = match Ext4Fs::open_io(Box::new(io), writable, &what_fs) {
-            Err(Ext4Error::NeedsRecovery { .. }) if opts.replay_journal => {
-                let dir = outputs
-                    .first()
-                    .and_then(|(o, _)| o.parent())
-                    .filter(|d| !d.as_os_str().is_empty())
-                    .map_or_else(std::env::temp_dir, Path::to_path_buf);
-                let copy = replay::recovered_copy(
-                    dev.as_ref(),
-                    f.part.start,
-                    f.part.size,
-                    &dir,
-                    &what_fs,
-                )?;
-                fr.note = Some("journal replayed by e2fsck -fy on a private copy".into());
-                replaced.push((f.part.start, f.part.size, Arc::clone(&copy)));
-                let io = FsOverlay::new(copy, 0, f.part.size, writable, Pages::clone(&pages));
-                Ext4Fs::open_io(Box::new(io), writable, &what_fs)?
-            }
-            other => other?,
-        };
-        let is_root = !sealed_root && os::is_root(&fs)?;
-        if is_root {
-            sealed_root = true;
-            if let Some(h) = hooks.before_seal.as_mut().filter(|_| !opts.dry_run) {
-                h(&mut fs).map_err(|source| ImageError::Customize {
-                    what: what_fs.clone(),
-                    source,
-                })?;
-            }
-            let info = os::read_os_release(&fs)?.unwrap_or_default();
-            let plan = seal::plan_all(&fs, &info, &opts.selection, &opts.seal)?;
-            if !opts.dry_run {
-                fr.changes = Some(seal::apply(&mut fs, &plan)?);
-            }
-            if let Some(h) = hooks.after_seal.as_mut().filter(|_| !opts.dry_run) {
-                h(&mut fs).map_err(|source| ImageError::Customize {
-                    what: what_fs.clone(),
-                    source,
-                })?;
-            }
-            fr.planned = plan;
-            fr.os = Some(info);
-        } else {
-            let n = "not the root filesystem: files left alone, free space punched";
-            fr.note = Some(match fr.note.take() {
-                Some(before) => format!("{before}; {n}"),
-                None => n.to_string(),
-            });
-        }
-        // The in-memory bitmap includes this run's edits.
-        let free = fs.free_ranges()?;
-        fs.close()?;
-        written.push((f.part.start, f.part.size, pages));
-        // Never past the partition, whatever the superblock claims.
-        for r in free {
-            if r.start >= f.part.size {
-                continue;
-            }
-            let len = r.len.min(f.part.size - r.start);
-            let start = f
-                .part
-                .start
-                .checked_add(r.start)
-                .ok_or(ImageError::TooLarge)?;
-            fr.punched_bytes += len;
-            holes.push(Range { start, len });
         }
         report.filesystems.push(fr);
     }
@@ -311,15 +261,29 @@ pub fn process_image(
     let spans: Vec<(u64, u64)> = found.iter().map(|f| (f.part.start, f.part.size)).collect();
     let outside = sparsify::unpartitioned(dev.size(), table.kind, &spans);
     report.unpartitioned_punched = outside.iter().map(|r| r.len).sum();
+    let State {
+        sealed_root,
+        mut holes,
+        written,
+        replaced,
+        unmounted,
+        ..
+    } = st;
     holes.extend(outside);
 
     if !sealed_root {
+        // The root may well be on the filesystem that could not be mounted: say why.
+        if let Some(e) = unmounted {
+            return Err(e.into());
+        }
         // Writing the image unchanged would look like success while every secret stays.
-        return Err(ImageError::Refused(
-            "no ext2/3/4 root filesystem (one with /etc/os-release) found: nothing to seal \
-             (xfs and btrfs roots are not supported yet)"
-                .into(),
-        ));
+        let hint = match opts.backend {
+            Backend::Userspace => " (--backend userspace opens only ext2/3/4)",
+            _ => "",
+        };
+        return Err(ImageError::Refused(format!(
+            "no root filesystem (one with /etc/os-release) found: nothing to seal{hint}"
+        )));
     }
     let mut outs = Vec::new();
     if !opts.dry_run && !outputs.is_empty() {

@@ -3,17 +3,14 @@
 //! processed), and sealed from that copy. The input is only read. (e2fsck cannot replay a
 //! journal at an offset inside a disk image: it re-opens the device by name without it.)
 
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
 use crate::disk::raw::RawFile;
-use crate::disk::{BlockDev, ExtentKind};
+use crate::disk::BlockDev;
 
 use super::ImageError;
-
-const COPY_BUF: u64 = 4 << 20;
 
 /// The filesystem of `len` bytes at `start` of `dev`, recovered, as a device of its own (its
 /// temporary file is already unlinked).
@@ -31,35 +28,7 @@ pub fn recovered_copy(
         .prefix(".cloudseal-replay-")
         .tempfile_in(dir)
         .map_err(|e| io("creating a temporary file", e))?;
-    tmp.as_file()
-        .set_len(len)
-        .map_err(|e| io("sizing the temporary file", e))?;
-    let mut buf = Vec::new();
-    let mut off = 0u64;
-    while off < len {
-        let e = dev
-            .extent_status(start + off, (len - off).min(256 << 20))
-            .map_err(ImageError::Read)?;
-        if e.len == 0 {
-            return Err(ImageError::Refused(format!(
-                "{what}: empty extent at {off}"
-            )));
-        }
-        if e.kind == ExtentKind::Data {
-            let mut at = off;
-            while at < off + e.len {
-                let n = (off + e.len - at).min(COPY_BUF) as usize;
-                buf.resize(n, 0);
-                dev.read_exact_at(&mut buf, start + at)
-                    .map_err(ImageError::Read)?;
-                tmp.as_file()
-                    .write_all_at(&buf, at)
-                    .map_err(|e| io("copying the filesystem", e))?;
-                at += n as u64;
-            }
-        }
-        off += e.len;
-    }
+    super::stage::copy_into(dev, start, len, tmp.as_file(), what)?;
     let out = Command::new("e2fsck")
         .arg("-fy")
         .arg(tmp.path())

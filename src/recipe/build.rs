@@ -16,6 +16,8 @@ use super::fetch::{self, Fetched};
 use super::manifest::{BaseEntry, GlanceEntry, Manifest, OutputEntry};
 use super::schema::{GlanceSection, Output};
 use crate::disk::OpenOptions;
+use crate::fs::GuestFsMut;
+use crate::fs::mount::Backend;
 use crate::image::{self, ImageReport, SealImageOptions};
 use crate::output::{Codec, Compression, OutputFormat, OutputOptions, OutputReport};
 use crate::progress::ProgressSink;
@@ -57,6 +59,8 @@ pub struct BuildOptions {
     /// filesystem's last write time, so the same recipe and base give the same bytes.
     pub timestamp: Option<i64>,
     pub cancel: Option<Arc<AtomicBool>>,
+    /// How filesystems are opened (userspace ext2/3/4, kernel mounts for the rest).
+    pub backend: Backend,
 }
 
 /// What a build did.
@@ -143,6 +147,7 @@ pub fn build(
         dry_run: opts.dry_run,
         // A dirty journal is refused, as it always was here.
         replay_journal: false,
+        backend: opts.backend,
     };
     let out_opts: Vec<(PathBuf, OutputOptions)> = r
         .output
@@ -157,11 +162,13 @@ pub fn build(
     // base's host state; what the recipe adds, like an SSH key, stays).
     let steps_done: Mutex<Vec<StepReport>> = Mutex::new(Vec::new());
     let timestamp = opts.timestamp;
-    let mut pin_hook = |fs: &mut crate::fs::ext4::Ext4Fs| -> Result<(), BoxError> {
-        fs.pin_time(timestamp);
+    let mut pin_hook = |fs: &mut dyn GuestFsMut| -> Result<(), BoxError> {
+        if !fs.pin_time(timestamp) {
+            log::info!("timestamps not pinned: a mounted filesystem stamps the current time");
+        }
         Ok(())
     };
-    let mut customize_hook = |fs: &mut crate::fs::ext4::Ext4Fs| -> Result<(), BoxError> {
+    let mut customize_hook = |fs: &mut dyn GuestFsMut| -> Result<(), BoxError> {
         let done = customize::apply(fs, &r.customize)?;
         if let Ok(mut d) = steps_done.lock() {
             *d = done;

@@ -155,7 +155,7 @@ impl Ext4Fs {
 
     /// Write every timestamp as `t` (seconds since the epoch), or as the filesystem's last
     /// write time when `None`: reproducible edits. Returns the time used.
-    pub fn pin_time(&mut self, t: Option<i64>) -> i64 {
+    pub fn pinned_time(&mut self, t: Option<i64>) -> i64 {
         self.h.pin_time(t.unwrap_or(0))
     }
 
@@ -346,6 +346,11 @@ impl GuestFs for Ext4Fs {
 }
 
 impl GuestFsMut for Ext4Fs {
+    fn pin_time(&mut self, t: Option<i64>) -> bool {
+        self.pinned_time(t);
+        true
+    }
+
     fn remove_file(&mut self, path: &str) -> Result<(), FsError> {
         self.check_writable(path)?;
         let ino = self.must_find(path, false)?;

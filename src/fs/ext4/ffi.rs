@@ -1,5 +1,5 @@
 //! Hand-written declarations for shim.c and a safe `Handle` over them. All of cloudseal's
-//! `unsafe` lives in this file.
+//! `unsafe` lives in this file (with the loop ioctls of fs::mount::sys).
 
 use std::ffi::{CStr, c_char, c_int, c_long, c_void};
 use std::ptr::NonNull;

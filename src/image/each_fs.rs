@@ -1,0 +1,169 @@
+//! Sealing one filesystem of the image, by either backend. The first filesystem holding an
+//! os-release is the root: it is sealed (between the hooks); the others only have their
+//! free space turned into holes.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::disk::BlockDev;
+use crate::disk::raw::RawFile;
+use crate::fs::GuestFsMut;
+use crate::fs::ext4::{Ext4Error, Ext4Fs};
+use crate::fs::mount;
+use crate::fs::os;
+use crate::output::OutputOptions;
+use crate::seal;
+use crate::sparsify::Range;
+
+use super::overlay::{FsOverlay, Pages};
+use super::{FsReport, Found, ImageError, RootHooks, SealImageOptions, replay, stage};
+
+/// What sealing the filesystems one by one accumulates for the output.
+pub(super) struct State<'a> {
+    pub dev: Arc<dyn BlockDev>,
+    pub opts: &'a SealImageOptions,
+    /// Where private copies of filesystems go (next to the first output).
+    pub staging: std::path::PathBuf,
+    pub sealed_root: bool,
+    /// Disk ranges that become zeros (free blocks of userspace filesystems).
+    pub holes: Vec<Range>,
+    /// (start, len, pages written) per userspace filesystem.
+    pub written: Vec<(u64, u64, Pages)>,
+    /// (start, len, device): filesystems whose bytes now come from a private copy.
+    pub replaced: Vec<(u64, u64, Arc<dyn BlockDev>)>,
+    /// Why the first filesystem that needed a mount could not have one (auto backend).
+    pub unmounted: Option<mount::MountError>,
+}
+
+/// The directory for private copies: beside the first output, else the temp directory.
+pub(super) fn staging_dir(outputs: &[(&Path, &OutputOptions)]) -> std::path::PathBuf {
+    outputs
+        .first()
+        .and_then(|(o, _)| o.parent())
+        .filter(|d| !d.as_os_str().is_empty())
+        .map_or_else(std::env::temp_dir, Path::to_path_buf)
+}
+
+impl State<'_> {
+    /// Seal `fs` if it is the root (hooks, plan, apply unless a dry run), recording it in `fr`.
+    fn seal_if_root(
+        &mut self,
+        fs: &mut dyn GuestFsMut,
+        what_fs: &str,
+        fr: &mut FsReport,
+        hooks: &mut RootHooks<'_>,
+    ) -> Result<(), ImageError> {
+        if self.sealed_root || !os::is_root(fs)? {
+            let n = "not the root filesystem: files left alone, free space punched";
+            fr.note = Some(match fr.note.take() {
+                Some(before) => format!("{before}; {n}"),
+                None => n.to_string(),
+            });
+            return Ok(());
+        }
+        self.sealed_root = true;
+        let dry = self.opts.dry_run;
+        let customize = |source| ImageError::Customize {
+            what: what_fs.to_string(),
+            source,
+        };
+        if let Some(h) = hooks.before_seal.as_mut().filter(|_| !dry) {
+            h(fs).map_err(customize)?;
+        }
+        let info = os::read_os_release(fs)?.unwrap_or_default();
+        let plan = seal::plan_all(fs, &info, &self.opts.selection, &self.opts.seal)?;
+        if !dry {
+            fr.changes = Some(seal::apply(fs, &plan)?);
+        }
+        if let Some(h) = hooks.after_seal.as_mut().filter(|_| !dry) {
+            h(fs).map_err(customize)?;
+        }
+        fr.planned = plan;
+        fr.os = Some(info);
+        Ok(())
+    }
+
+    /// ext2/3/4 through libext2fs over a copy-on-write overlay of the input.
+    pub fn userspace(
+        &mut self,
+        f: &Found,
+        what_fs: &str,
+        fr: &mut FsReport,
+        hooks: &mut RootHooks<'_>,
+    ) -> Result<(), ImageError> {
+        let writable = !self.opts.dry_run;
+        let (start, size) = (f.part.start, f.part.size);
+        let pages = Pages::default();
+        let io = FsOverlay::new(
+            Arc::clone(&self.dev),
+            start,
+            size,
+            writable,
+            Pages::clone(&pages),
+        );
+        let mut fs = match Ext4Fs::open_io(Box::new(io), writable, what_fs) {
+            Err(Ext4Error::NeedsRecovery { .. }) if self.opts.replay_journal => {
+                let copy =
+                    replay::recovered_copy(self.dev.as_ref(), start, size, &self.staging, what_fs)?;
+                fr.note = Some("journal replayed by e2fsck -fy on a private copy".into());
+                self.replaced.push((start, size, Arc::clone(&copy)));
+                let io = FsOverlay::new(copy, 0, size, writable, Pages::clone(&pages));
+                Ext4Fs::open_io(Box::new(io), writable, what_fs)?
+            }
+            other => other?,
+        };
+        self.seal_if_root(&mut fs, what_fs, fr, hooks)?;
+        // The in-memory bitmap includes this run's edits.
+        let free = fs.free_ranges()?;
+        fs.close()?;
+        self.written.push((start, size, pages));
+        // Never past the partition, whatever the superblock claims.
+        for r in free {
+            if r.start >= size {
+                continue;
+            }
+            let len = r.len.min(size - r.start);
+            let at = start.checked_add(r.start).ok_or(ImageError::TooLarge)?;
+            fr.punched_bytes += len;
+            self.holes.push(Range { start: at, len });
+        }
+        Ok(())
+    }
+
+    /// Any filesystem the kernel mounts: a private copy, loop-mounted, sealed, trimmed; the
+    /// copy's holes (the trimmed free space) carry through to the output.
+    pub fn mounted(
+        &mut self,
+        f: &Found,
+        what_fs: &str,
+        fr: &mut FsReport,
+        hooks: &mut RootHooks<'_>,
+    ) -> Result<(), ImageError> {
+        let (start, size) = (f.part.start, f.part.size);
+        if let Err(e) = mount::can_mount(&f.info, what_fs) {
+            // auto: a filesystem we cannot mount here is carried over as it is, said in the
+            // report; it only becomes the error if no root filesystem gets sealed at all.
+            if self.opts.backend == mount::Backend::Auto {
+                fr.backend = "none";
+                fr.note = Some(format!("left untouched: {e}"));
+                self.unmounted.get_or_insert(e);
+                return Ok(());
+            }
+            return Err(e.into());
+        }
+        let file =
+            stage::anonymous_copy(self.dev.as_ref(), start, size, &self.staging, what_fs)?;
+        let (sealed, m) = mount::with_mounted(&file, 0, size, &f.info, what_fs, |fs, _| {
+            self.seal_if_root(fs, what_fs, fr, hooks)
+        })?;
+        sealed?;
+        fr.punched_bytes = m.trimmed;
+        if m.layout != mount::Layout::default() {
+            fr.layout = Some(m.layout);
+        }
+        let copy = RawFile::open(file, format!("{what_fs} (staging copy)").into())
+            .map_err(ImageError::Read)?;
+        self.replaced.push((start, size, Arc::new(copy)));
+        Ok(())
+    }
+}
