@@ -5,6 +5,7 @@ mod ext4;
 mod fixtures;
 mod glance;
 mod inspect;
+mod mount;
 mod output;
 mod recipe;
 mod seal;

@@ -232,12 +232,17 @@ fn gpt_raw_to_qcow2() {
     assert_eq!(fs.len(), 3);
     assert_eq!(fs[2]["kind"], "ext4");
     assert!(fs[2]["punched_bytes"].as_u64().unwrap() > 40 << 20);
-    assert!(
-        fs[1]["note"]
-            .as_str()
-            .unwrap()
-            .contains("vfat: left untouched")
-    );
+    // The EFI partition is mounted when the kernel can; this machine kind's kernel has no
+    // vfat driver, and then the report says so and the partition is carried over as it is.
+    assert_eq!(fs[1]["kind"], "vfat");
+    let note = fs[1]["note"].as_str().unwrap();
+    if crate::util::kernel_has("vfat") {
+        assert_eq!(fs[1]["backend"], "mount", "{note}");
+        assert!(note.contains("not the root filesystem"), "{note}");
+    } else {
+        assert_eq!(fs[1]["backend"], "none", "{note}");
+        assert!(note.contains("no vfat driver"), "{note}");
+    }
     assert_eq!(r["output"]["format"], "qcow2");
 }
 
@@ -469,7 +474,7 @@ fn no_root_filesystem_is_an_error_not_an_unsealed_copy() {
     let dir = tempdir();
     for extra in [&[][..], &["--dry-run"][..]] {
         let err = seal_fails(&input, &dir.path().join("o.qcow2"), extra);
-        assert!(err.contains("no ext2/3/4 root filesystem"), "{err}");
+        assert!(err.contains("no root filesystem"), "{err}");
     }
     only_entry_is_nothing(dir.path());
 }

@@ -109,3 +109,11 @@ pub fn qemu_img_compare(a: &Path, b: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Whether the running kernel can mount `fstype` (listed in /proc/filesystems).
+pub fn kernel_has(fstype: &str) -> bool {
+    std::fs::read_to_string("/proc/filesystems")
+        .expect("reading /proc/filesystems")
+        .lines()
+        .any(|l| l.split_whitespace().last() == Some(fstype))
+}

@@ -16,7 +16,7 @@ use crate::seal;
 use crate::sparsify::Range;
 
 use super::overlay::{FsOverlay, Pages};
-use super::{FsReport, Found, ImageError, RootHooks, SealImageOptions, replay, stage};
+use super::{Found, FsReport, ImageError, RootHooks, SealImageOptions, replay, stage};
 
 /// What sealing the filesystems one by one accumulates for the output.
 pub(super) struct State<'a> {
@@ -151,8 +151,7 @@ impl State<'_> {
             }
             return Err(e.into());
         }
-        let file =
-            stage::anonymous_copy(self.dev.as_ref(), start, size, &self.staging, what_fs)?;
+        let file = stage::anonymous_copy(self.dev.as_ref(), start, size, &self.staging, what_fs)?;
         let (sealed, m) = mount::with_mounted(&file, 0, size, &f.info, what_fs, |fs, _| {
             self.seal_if_root(fs, what_fs, fr, hooks)
         })?;

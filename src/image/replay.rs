@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use crate::disk::raw::RawFile;
 use crate::disk::BlockDev;
+use crate::disk::raw::RawFile;
 
 use super::ImageError;
 

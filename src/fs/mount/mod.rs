@@ -18,9 +18,9 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::Mode;
 use nix::unistd::{Uid, syncfs};
 
+use super::FsError;
 use super::detect::{FsInfo, FsKind};
 use super::dir::DirFs;
-use super::FsError;
 
 mod layout;
 mod ns;
@@ -61,10 +61,10 @@ pub fn mountable(kind: FsKind) -> bool {
 #[derive(Debug, thiserror::Error)]
 pub enum MountError {
     #[error(
-        "{what} is {kind}: the kernel must mount it, which needs root (ext2/3/4 are sealed \
-         without root; run as root for {kind}, or use --backend userspace to leave it untouched)"
+        "{what}: mounting needs root: run as root (ext2/3/4 are sealed without root by the \
+         userspace backend; xfs, btrfs and vfat need the kernel's mount)"
     )]
-    NotRoot { what: String, kind: FsKind },
+    NotRoot { what: String },
     #[error("{what}: this kernel has no {fstype} driver (not in /proc/filesystems)")]
     NoDriver { what: String, fstype: &'static str },
     #[error("{what}: {step}")]
@@ -125,7 +125,10 @@ pub fn with_mounted<R>(
     run_in(ns, move || {
         mount(Some(&src), &target, Some(fstype), flags, data)
     })
-    .map_err(sys(&format!("mounting {} ({fstype})", dev.path().display())))?;
+    .map_err(sys(&format!(
+        "mounting {} ({fstype})",
+        dev.path().display()
+    )))?;
     mounts.stack.push(dir.path().to_path_buf());
     fault(what, "after-mount")?;
 
@@ -205,13 +208,14 @@ pub fn can_mount(info: &FsInfo, what: &str) -> Result<(), MountError> {
     if !Uid::effective().is_root() {
         return Err(MountError::NotRoot {
             what: what.to_string(),
-            kind: info.kind,
         });
     }
     let (fstype, _) = mount_type(info.kind);
     // Without /proc/filesystems, let mount(2) itself answer.
     if let Ok(known) = std::fs::read_to_string("/proc/filesystems")
-        && !known.lines().any(|l| l.split_whitespace().last() == Some(fstype))
+        && !known
+            .lines()
+            .any(|l| l.split_whitespace().last() == Some(fstype))
     {
         return Err(MountError::NoDriver {
             what: what.to_string(),
