@@ -6,8 +6,10 @@
 pub mod detect;
 pub mod dir;
 pub mod ext4;
+pub mod fstab;
 pub mod mount;
 pub mod os;
+pub mod prefix;
 
 /// The operating system found on a root filesystem (from os-release).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

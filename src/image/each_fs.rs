@@ -7,10 +7,9 @@ use std::sync::Arc;
 
 use crate::disk::BlockDev;
 use crate::disk::raw::RawFile;
-use crate::fs::GuestFsMut;
 use crate::fs::ext4::{Ext4Error, Ext4Fs};
-use crate::fs::mount;
-use crate::fs::os;
+use crate::fs::prefix::PrefixFs;
+use crate::fs::{FileKind, GuestFsMut, OsInfo, fstab, mount, os};
 use crate::output::OutputOptions;
 use crate::seal;
 use crate::sparsify::Range;
@@ -33,7 +32,16 @@ pub(super) struct State<'a> {
     pub replaced: Vec<(u64, u64, Arc<dyn BlockDev>)>,
     /// Why the first filesystem that needed a mount could not have one (auto backend).
     pub unmounted: Option<mount::MountError>,
+    /// First pass: a filesystem met before the root is deferred, not finished.
+    pub deferring: bool,
+    /// The root's /etc/fstab, once sealed.
+    pub fstab: Vec<fstab::Entry>,
+    /// The root's OS, for sealing the other filesystems.
+    pub root_os: OsInfo,
 }
+
+/// fstab is a small text file; anything larger is not one.
+const MAX_FSTAB: u64 = 1 << 20;
 
 /// The directory for private copies: beside the first output, else the temp directory.
 pub(super) fn staging_dir(outputs: &[(&Path, &OutputOptions)]) -> std::path::PathBuf {
@@ -44,23 +52,67 @@ pub(super) fn staging_dir(outputs: &[(&Path, &OutputOptions)]) -> std::path::Pat
         .map_or_else(std::env::temp_dir, Path::to_path_buf)
 }
 
+/// What became of one filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    Done,
+    /// Not the root, met before the root: handled again once the root's fstab is known.
+    Deferred,
+}
+
 impl State<'_> {
-    /// Seal `fs` if it is the root (hooks, plan, apply unless a dry run), recording it in `fr`.
-    fn seal_if_root(
+    /// Seal `fs`: as the root if it is the first with an os-release (hooks, plan, apply
+    /// unless a dry run); otherwise as the guest sees it mounted, if the root's fstab mounts
+    /// it. `Deferred` when it is not the root and no root was found yet (`self.deferring`).
+    fn seal_fs(
+        &mut self,
+        fs: &mut dyn GuestFsMut,
+        f: &Found,
+        what_fs: &str,
+        fr: &mut FsReport,
+        hooks: &mut RootHooks<'_>,
+    ) -> Result<Outcome, ImageError> {
+        if !self.sealed_root && os::is_root(fs)? {
+            self.seal_root(fs, what_fs, fr, hooks)?;
+            return Ok(Outcome::Done);
+        }
+        if !self.sealed_root && self.deferring {
+            return Ok(Outcome::Deferred);
+        }
+        let at = self
+            .fstab
+            .iter()
+            .find(|e| e.mount_point != "/" && e.names(&f.info, &f.part.uuid))
+            .map(|e| e.mount_point.clone());
+        let Some(mut view) = at.as_deref().and_then(|at| PrefixFs::new(fs, at)) else {
+            add_note(
+                fr,
+                "not the root filesystem and not in its fstab: files left alone",
+            );
+            return Ok(Outcome::Done);
+        };
+        let plan = seal::plan_all(&view, &self.root_os, &self.opts.selection, &self.opts.seal)?;
+        if !self.opts.dry_run {
+            fr.changes = Some(seal::apply(&mut view, &plan)?);
+        }
+        fr.planned = plan;
+        add_note(
+            fr,
+            &format!(
+                "mounted at {} by the root's fstab: sealed as the guest sees it",
+                at.unwrap_or_default()
+            ),
+        );
+        Ok(Outcome::Done)
+    }
+
+    fn seal_root(
         &mut self,
         fs: &mut dyn GuestFsMut,
         what_fs: &str,
         fr: &mut FsReport,
         hooks: &mut RootHooks<'_>,
     ) -> Result<(), ImageError> {
-        if self.sealed_root || !os::is_root(fs)? {
-            let n = "not the root filesystem: files left alone, free space punched";
-            fr.note = Some(match fr.note.take() {
-                Some(before) => format!("{before}; {n}"),
-                None => n.to_string(),
-            });
-            return Ok(());
-        }
         self.sealed_root = true;
         let dry = self.opts.dry_run;
         let customize = |source| ImageError::Customize {
@@ -78,7 +130,15 @@ impl State<'_> {
         if let Some(h) = hooks.after_seal.as_mut().filter(|_| !dry) {
             h(fs).map_err(customize)?;
         }
+        // What the guest mounts where, once customized: the other filesystems' places.
+        self.fstab = match fs.metadata("/etc/fstab")? {
+            Some(m) if m.kind == FileKind::File => fstab::parse(&String::from_utf8_lossy(
+                &fs.read_file("/etc/fstab", MAX_FSTAB)?,
+            )),
+            _ => Vec::new(),
+        };
         fr.planned = plan;
+        self.root_os = info.clone();
         fr.os = Some(info);
         Ok(())
     }
@@ -90,7 +150,7 @@ impl State<'_> {
         what_fs: &str,
         fr: &mut FsReport,
         hooks: &mut RootHooks<'_>,
-    ) -> Result<(), ImageError> {
+    ) -> Result<Outcome, ImageError> {
         let writable = !self.opts.dry_run;
         let (start, size) = (f.part.start, f.part.size);
         let pages = Pages::default();
@@ -101,18 +161,25 @@ impl State<'_> {
             writable,
             Pages::clone(&pages),
         );
+        let mut replayed = None;
         let mut fs = match Ext4Fs::open_io(Box::new(io), writable, what_fs) {
             Err(Ext4Error::NeedsRecovery { .. }) if self.opts.replay_journal => {
                 let copy =
                     replay::recovered_copy(self.dev.as_ref(), start, size, &self.staging, what_fs)?;
-                fr.note = Some("journal replayed by e2fsck -fy on a private copy".into());
-                self.replaced.push((start, size, Arc::clone(&copy)));
+                replayed = Some(Arc::clone(&copy));
                 let io = FsOverlay::new(copy, 0, size, writable, Pages::clone(&pages));
                 Ext4Fs::open_io(Box::new(io), writable, what_fs)?
             }
             other => other?,
         };
-        self.seal_if_root(&mut fs, what_fs, fr, hooks)?;
+        if self.seal_fs(&mut fs, f, what_fs, fr, hooks)? == Outcome::Deferred {
+            // Nothing was written: the pages and the recovered copy are simply dropped.
+            return Ok(Outcome::Deferred);
+        }
+        if let Some(copy) = replayed {
+            add_note(fr, "journal replayed by e2fsck -fy on a private copy");
+            self.replaced.push((start, size, copy));
+        }
         // The in-memory bitmap includes this run's edits.
         let free = fs.free_ranges()?;
         fs.close()?;
@@ -127,7 +194,7 @@ impl State<'_> {
             fr.punched_bytes += len;
             self.holes.push(Range { start: at, len });
         }
-        Ok(())
+        Ok(Outcome::Done)
     }
 
     /// Any filesystem the kernel mounts: a private copy, loop-mounted, sealed, trimmed; the
@@ -138,7 +205,7 @@ impl State<'_> {
         what_fs: &str,
         fr: &mut FsReport,
         hooks: &mut RootHooks<'_>,
-    ) -> Result<(), ImageError> {
+    ) -> Result<Outcome, ImageError> {
         let (start, size) = (f.part.start, f.part.size);
         if let Err(e) = mount::can_mount(&f.info, what_fs) {
             // auto: a filesystem we cannot mount here is carried over as it is, said in the
@@ -147,15 +214,17 @@ impl State<'_> {
                 fr.backend = "none";
                 fr.note = Some(format!("left untouched: {e}"));
                 self.unmounted.get_or_insert(e);
-                return Ok(());
+                return Ok(Outcome::Done);
             }
             return Err(e.into());
         }
         let file = stage::anonymous_copy(self.dev.as_ref(), start, size, &self.staging, what_fs)?;
-        let (sealed, m) = mount::with_mounted(&file, 0, size, &f.info, what_fs, |fs, _| {
-            self.seal_if_root(fs, what_fs, fr, hooks)
+        let (outcome, m) = mount::with_mounted(&file, 0, size, &f.info, what_fs, |fs, _| {
+            self.seal_fs(fs, f, what_fs, fr, hooks)
         })?;
-        sealed?;
+        if outcome? == Outcome::Deferred {
+            return Ok(Outcome::Deferred);
+        }
         fr.punched_bytes = m.trimmed;
         if m.layout != mount::Layout::default() {
             fr.layout = Some(m.layout);
@@ -163,6 +232,13 @@ impl State<'_> {
         let copy = RawFile::open(file, format!("{what_fs} (staging copy)").into())
             .map_err(ImageError::Read)?;
         self.replaced.push((start, size, Arc::new(copy)));
-        Ok(())
+        Ok(Outcome::Done)
     }
+}
+
+fn add_note(fr: &mut FsReport, n: &str) {
+    fr.note = Some(match fr.note.take() {
+        Some(before) => format!("{before}; {n}"),
+        None => n.to_string(),
+    });
 }

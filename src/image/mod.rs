@@ -26,7 +26,7 @@ pub mod overlay;
 mod replay;
 mod stage;
 
-use each_fs::{State, staging_dir};
+use each_fs::{Outcome, State, staging_dir};
 use overlay::SealedDisk;
 
 #[derive(Debug, thiserror::Error)]
@@ -220,42 +220,27 @@ pub fn process_image(
         written: Vec::new(),
         replaced: Vec::new(),
         unmounted: None,
+        deferring: true,
+        fstab: Vec::new(),
+        root_os: OsInfo::default(),
     };
     let t = Instant::now();
-    for f in &found {
-        let what = label(table.kind, f.part.number);
-        let mut fr = FsReport {
-            partition: f.part.number,
-            start: f.part.start,
-            size: f.part.size,
-            kind: f.info.kind,
-            backend: "none",
-            layout: None,
-            os: None,
-            planned: Vec::new(),
-            changes: None,
-            punched_bytes: 0,
-            note: None,
-        };
-        let what_fs = format!("{what} ({})", f.info.kind);
-        if opts.backend.mounts(f.info.kind) {
-            fr.backend = "mount";
-            st.mounted(f, &what_fs, &mut fr, &mut hooks)?;
-        } else if f.info.kind.is_ext() {
-            fr.backend = "userspace";
-            st.userspace(f, &what_fs, &mut fr, &mut hooks)?;
-        } else {
-            fr.note = Some(match f.info.kind {
-                FsKind::Unknown => "nothing recognised: left as is".into(),
-                FsKind::Swap => "swap: left as is".into(),
-                k if mount::mountable(k) => {
-                    format!("{k}: left untouched (--backend userspace opens only ext2/3/4)")
-                }
-                k => format!("{k}: left untouched (cannot be opened)"),
-            });
+    // Root first: other filesystems are sealed where the root's fstab mounts them, so one
+    // met before the root is handled again after it.
+    let mut deferred = Vec::new();
+    for (i, f) in found.iter().enumerate() {
+        let (fr, outcome) = seal_one(&mut st, f, table.kind, &mut hooks)?;
+        match outcome {
+            Outcome::Done => report.filesystems.push(fr),
+            Outcome::Deferred => deferred.push(i),
         }
+    }
+    st.deferring = false;
+    for i in deferred {
+        let (fr, _) = seal_one(&mut st, &found[i], table.kind, &mut hooks)?;
         report.filesystems.push(fr);
     }
+    report.filesystems.sort_by_key(|f| f.start);
     report.timings.seal = secs(t.elapsed());
 
     let spans: Vec<(u64, u64)> = found.iter().map(|f| (f.part.start, f.part.size)).collect();
@@ -303,6 +288,47 @@ pub fn process_image(
     }
     report.timings.total = secs(started.elapsed());
     Ok((report, outs))
+}
+
+/// Open one filesystem with the backend that fits it and seal it.
+fn seal_one(
+    st: &mut State<'_>,
+    f: &Found,
+    table: TableKind,
+    hooks: &mut RootHooks<'_>,
+) -> Result<(FsReport, Outcome), ImageError> {
+    let mut fr = FsReport {
+        partition: f.part.number,
+        start: f.part.start,
+        size: f.part.size,
+        kind: f.info.kind,
+        backend: "none",
+        layout: None,
+        os: None,
+        planned: Vec::new(),
+        changes: None,
+        punched_bytes: 0,
+        note: None,
+    };
+    let what_fs = format!("{} ({})", label(table, f.part.number), f.info.kind);
+    let outcome = if st.opts.backend.mounts(f.info.kind) {
+        fr.backend = "mount";
+        st.mounted(f, &what_fs, &mut fr, hooks)?
+    } else if f.info.kind.is_ext() {
+        fr.backend = "userspace";
+        st.userspace(f, &what_fs, &mut fr, hooks)?
+    } else {
+        fr.note = Some(match f.info.kind {
+            FsKind::Unknown => "nothing recognised: left as is".into(),
+            FsKind::Swap => "swap: left as is".into(),
+            k if mount::mountable(k) => {
+                format!("{k}: left untouched (--backend userspace opens only ext2/3/4)")
+            }
+            k => format!("{k}: left untouched (cannot be opened)"),
+        });
+        Outcome::Done
+    };
+    Ok((fr, outcome))
 }
 
 /// Detect what every partition holds; refuse layouts we cannot seal safely.
