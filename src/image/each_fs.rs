@@ -2,6 +2,7 @@
 //! os-release is the root: it is sealed (between the hooks); the others only have their
 //! free space turned into holes.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -225,7 +226,11 @@ impl State<'_> {
         if outcome? == Outcome::Deferred {
             return Ok(Outcome::Deferred);
         }
-        fr.punched_bytes = m.trimmed;
+        // What the output will not store: the staging copy's holes (never copied, or
+        // punched by FITRIM). FITRIM's own count is what it examined, not what it freed.
+        let allocated = file.metadata().map(|m| m.blocks() * 512).unwrap_or(size);
+        fr.punched_bytes = size.saturating_sub(allocated);
+        log::debug!("{what_fs}: FITRIM reported {} bytes", m.trimmed);
         if m.layout != mount::Layout::default() {
             fr.layout = Some(m.layout);
         }

@@ -4,7 +4,7 @@
 
 use crate::fs::detect::FsInfo;
 use crate::fs::dir::DirFs;
-use crate::fs::{FileKind, FsError, GuestFs, os};
+use crate::fs::{FileKind, FsError, GuestFs, fstab, os};
 
 /// fstab is a small text file; anything larger is not one.
 const MAX_FSTAB: u64 = 1 << 20;
@@ -64,34 +64,18 @@ pub fn btrfs(top: &DirFs, info: &FsInfo) -> Result<Layout, FsError> {
     })
 }
 
-/// (subvolume, mount point) of every fstab line mounting a subvolume of the filesystem
-/// `info` describes (by UUID= or LABEL=). Nested subvolume paths and `..` are skipped.
-fn subvolume_mounts(fstab: &str, info: &FsInfo) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for line in fstab.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 4 || f[0].starts_with('#') || f[2] != "btrfs" {
-            continue;
-        }
-        let ours = match f[0].split_once('=') {
-            Some(("UUID", u)) => !info.uuid.is_empty() && u.eq_ignore_ascii_case(&info.uuid),
-            Some(("LABEL", l)) => !info.label.is_empty() && l == info.label,
-            _ => false,
-        };
-        let Some(sub) = f[3]
-            .split(',')
-            .find_map(|o| o.strip_prefix("subvol="))
-            .map(|s| s.trim_start_matches('/'))
-        else {
-            continue;
-        };
-        let at = f[1];
-        let plain = |p: &str| !p.split('/').any(|c| c == "..");
-        if ours && !sub.is_empty() && !sub.contains('/') && at.starts_with('/') && plain(at) {
-            out.push((sub.to_string(), at.to_string()));
-        }
-    }
-    out
+/// (subvolume, mount point) of every fstab line mounting a top-level subvolume of the
+/// filesystem `info` describes.
+fn subvolume_mounts(text: &str, info: &FsInfo) -> Vec<(String, String)> {
+    fstab::parse(text)
+        .into_iter()
+        .filter(|e| e.fstype == "btrfs" && e.names(info, ""))
+        .filter_map(|e| {
+            let sub = e.option("subvol")?.trim_start_matches('/');
+            let ok = !sub.is_empty() && !sub.contains('/') && sub != "." && sub != "..";
+            ok.then(|| (sub.to_string(), e.mount_point.clone()))
+        })
+        .collect()
 }
 
 #[cfg(test)]
