@@ -97,7 +97,20 @@ fn mounted_loop_of(pid: u32) -> Option<String> {
     None
 }
 
+/// Mount point directories on the host's /tmp (there should never be any: they live on the
+/// process's private tmpfs).
+fn host_mount_dirs() -> Vec<String> {
+    std::fs::read_dir("/tmp")
+        .expect("reading /tmp")
+        .filter_map(|e| {
+            let n = e.ok()?.file_name().to_string_lossy().to_string();
+            n.starts_with("cloudseal-mnt-").then_some(n)
+        })
+        .collect()
+}
+
 fn assert_nothing_left(before: &BTreeSet<String>, out_dir: &Path) {
+    assert!(host_mount_dirs().is_empty(), "{:?}", host_mount_dirs());
     wait_for("loop devices to detach", Duration::from_secs(20), || {
         attached_loops().is_subset(before)
     });

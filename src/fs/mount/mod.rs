@@ -11,12 +11,13 @@
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::Mode;
-use nix::unistd::{Uid, syncfs};
+use nix::unistd::{Uid, mkdir, syncfs};
 
 use super::FsError;
 use super::detect::{FsInfo, FsKind};
@@ -107,20 +108,14 @@ pub fn with_mounted<R>(
     can_mount(info, what)?;
     let ns = ns::get().map_err(sys("entering a private mount namespace"))?;
     let dev = LoopDev::attach(file, offset, len).map_err(sys("attaching a loop device"))?;
-    let dir = tempfile::Builder::new()
-        .prefix("cloudseal-mnt-")
-        .tempdir()
-        .map_err(|e| FsError::Io {
-            context: "creating a mount point".into(),
-            source: e,
-        })?;
     let mut mounts = Mounts {
         ns,
         stack: Vec::new(),
     };
+    let point = mount_point(ns).map_err(sys("creating a mount point"))?;
     let (fstype, data) = mount_type(info.kind);
     let src = dev.path();
-    let target = dir.path().to_path_buf();
+    let target = point.clone();
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     run_in(ns, move || {
         mount(Some(&src), &target, Some(fstype), flags, data)
@@ -129,10 +124,10 @@ pub fn with_mounted<R>(
         "mounting {} ({fstype})",
         dev.path().display()
     )))?;
-    mounts.stack.push(dir.path().to_path_buf());
+    mounts.stack.push(point.clone());
     fault(what, "after-mount")?;
 
-    let target = dir.path().to_path_buf();
+    let target = point.clone();
     let top_fd: OwnedFd = run_in(ns, move || {
         nix::fcntl::open(
             &target,
@@ -145,7 +140,7 @@ pub fn with_mounted<R>(
         context: format!("{what}: duplicating a descriptor"),
         source: e,
     })?;
-    let top = DirFs::from_fd(dup, dir.path().to_path_buf());
+    let top = DirFs::from_fd(dup, point.clone());
     let layout = if info.kind == FsKind::Btrfs {
         layout::btrfs(&top, info)?
     } else {
@@ -158,7 +153,7 @@ pub fn with_mounted<R>(
                 context: format!("{what}: duplicating a descriptor"),
                 source: e,
             })?,
-            dir.path().to_path_buf(),
+            point.clone(),
         ),
     };
     for (subvol, at) in &layout.attached {
@@ -175,7 +170,7 @@ pub fn with_mounted<R>(
             )
         })
         .map_err(sys(&format!("attaching subvolume {subvol} at {at}")))?;
-        let shown = dir.path().join(layout.subvolume.as_deref().unwrap_or(""));
+        let shown = point.join(layout.subvolume.as_deref().unwrap_or(""));
         mounts.stack.push(shown.join(at.trim_start_matches('/')));
     }
     drop(top);
@@ -223,6 +218,16 @@ pub fn can_mount(info: &FsInfo, what: &str) -> Result<(), MountError> {
         });
     }
     Ok(())
+}
+
+/// A fresh, empty directory on the namespace's own tmpfs.
+fn mount_point(ns: &'static ns::Namespace) -> Result<PathBuf, Errno> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let p = PathBuf::from(format!("{}/cloudseal-mnt-{n}", ns::MOUNT_BASE));
+    let q = p.clone();
+    run_in(ns, move || mkdir(&q, Mode::S_IRWXU))?;
+    Ok(p)
 }
 
 /// The kernel's type name and mount options for `kind`.

@@ -15,6 +15,9 @@ use nix::sched::{CloneFlags, unshare};
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Where the namespace keeps its mount points (over-mounted there, invisible outside).
+pub const MOUNT_BASE: &str = "/tmp";
+
 /// The thread that lives in the private namespace.
 pub struct Namespace {
     jobs: Mutex<Sender<Job>>,
@@ -37,15 +40,27 @@ impl Namespace {
         std::thread::Builder::new()
             .name("cloudseal-mountns".into())
             .spawn(move || {
-                let entered = unshare(CloneFlags::CLONE_NEWNS).and_then(|()| {
-                    mount(
-                        None::<&str>,
-                        "/",
-                        None::<&str>,
-                        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                        None::<&str>,
-                    )
-                });
+                let entered = unshare(CloneFlags::CLONE_NEWNS)
+                    .and_then(|()| {
+                        mount(
+                            None::<&str>,
+                            "/",
+                            None::<&str>,
+                            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                            None::<&str>,
+                        )
+                    })
+                    .and_then(|()| {
+                        // Mount points live on a tmpfs only this namespace sees: even a
+                        // killed process leaves no empty directory on the host.
+                        mount(
+                            Some("cloudseal"),
+                            MOUNT_BASE,
+                            Some("tmpfs"),
+                            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                            Some("mode=0700,size=64k,nr_inodes=1024"),
+                        )
+                    });
                 let ok = entered.is_ok();
                 let _ = ready_tx.send(entered);
                 if ok {
