@@ -354,7 +354,20 @@ fn human(r: &Report) -> String {
                 or_dash(&os.version_id)
             ));
         }
-        _ => s.push_str("os:      none found (no ext2/3/4 filesystem with /etc/os-release)\n"),
+        _ => {
+            s.push_str("os:      none found (no ext2/3/4 filesystem with /etc/os-release)\n");
+            let mounted = r
+                .partitions
+                .iter()
+                .any(|p| matches!(p.filesystem.kind, FsKind::Xfs | FsKind::Btrfs));
+            if mounted {
+                // inspect never mounts: say where the plan for such a root comes from.
+                s.push_str(
+                    "         xfs and btrfs are not looked into here: `cloudseal seal --dry-run` \
+                     (as root) mounts them and lists their host state\n",
+                );
+            }
+        }
     }
     if r.root.is_some() {
         let total: usize = r.host_state.iter().map(|o| o.paths.len()).sum();

@@ -181,7 +181,12 @@ fn print_report(r: &ImageReport) {
             f.os.as_ref()
                 .map(|o| format!(", root: {}", o.pretty_name))
                 .unwrap_or_default();
-        println!("partition {} ({}{os})", f.partition, f.kind);
+        let how = if f.backend == "mount" {
+            ", mounted"
+        } else {
+            ""
+        };
+        println!("partition {} ({}{how}{os})", f.partition, f.kind);
         if let Some(n) = &f.note {
             println!("  {n}");
         }
@@ -198,7 +203,7 @@ fn print_report(r: &ImageReport) {
             }
             (None, false) => {}
         }
-        if !r.dry_run && f.kind.is_ext() {
+        if !r.dry_run && f.backend != "none" {
             println!("  punched {} of free blocks", mib(f.punched_bytes));
         }
     }
