@@ -11,3 +11,4 @@ mod recipe;
 mod seal;
 mod seal_ops;
 mod util;
+mod vfat;

@@ -10,6 +10,7 @@ pub mod fstab;
 pub mod mount;
 pub mod os;
 pub mod prefix;
+pub mod vfat;
 
 /// The operating system found on a root filesystem (from os-release).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

@@ -8,14 +8,17 @@ use std::sync::Arc;
 
 use crate::disk::BlockDev;
 use crate::disk::raw::RawFile;
+use crate::fs::FsError;
 use crate::fs::ext4::{Ext4Error, Ext4Fs};
 use crate::fs::prefix::PrefixFs;
+use crate::fs::vfat::{VfatFs, fat};
 use crate::fs::{FileKind, GuestFsMut, OsInfo, fstab, mount, os};
 use crate::output::OutputOptions;
 use crate::seal;
 use crate::sparsify::Range;
 
 use super::overlay::{FsOverlay, Pages};
+use super::stream::OverlayStream;
 use super::{Found, FsReport, ImageError, RootHooks, SealImageOptions, replay, stage};
 
 /// What sealing the filesystems one by one accumulates for the output.
@@ -192,6 +195,47 @@ impl State<'_> {
             }
             let len = r.len.min(size - r.start);
             let at = start.checked_add(r.start).ok_or(ImageError::TooLarge)?;
+            fr.punched_bytes += len;
+            self.holes.push(Range { start: at, len });
+        }
+        Ok(Outcome::Done)
+    }
+
+    /// vfat through fatfs over a copy-on-write overlay; its free clusters become holes.
+    pub fn userspace_vfat(
+        &mut self,
+        f: &Found,
+        what_fs: &str,
+        fr: &mut FsReport,
+        hooks: &mut RootHooks<'_>,
+    ) -> Result<Outcome, ImageError> {
+        let (start, size) = (f.part.start, f.part.size);
+        let (dev, pages) = (Arc::clone(&self.dev), Pages::default());
+        let overlay = |writable| {
+            let io = FsOverlay::new(
+                Arc::clone(&dev),
+                start,
+                size,
+                writable,
+                Pages::clone(&pages),
+            );
+            OverlayStream::new(io, size)
+        };
+        let mut fs = VfatFs::open(overlay(!self.opts.dry_run), size, what_fs)?;
+        if self.seal_fs(&mut fs, f, what_fs, fr, hooks)? == Outcome::Deferred {
+            return Ok(Outcome::Deferred);
+        }
+        fs.close()?;
+        // The table as the edits left it.
+        let table = fat::Table::read(&mut overlay(false), size)
+            .map_err(|e| FsError::path(what_fs, e.to_string()))?;
+        self.written.push((start, size, pages));
+        for (off, len) in table.free_ranges() {
+            if off >= size {
+                continue;
+            }
+            let len = len.min(size - off);
+            let at = start.checked_add(off).ok_or(ImageError::TooLarge)?;
             fr.punched_bytes += len;
             self.holes.push(Range { start: at, len });
         }

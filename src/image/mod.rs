@@ -25,6 +25,7 @@ mod each_fs;
 pub mod overlay;
 mod replay;
 mod stage;
+mod stream;
 
 use each_fs::{Outcome, State, staging_dir};
 use overlay::SealedDisk;
@@ -317,12 +318,15 @@ fn seal_one(
     } else if f.info.kind.is_ext() {
         fr.backend = "userspace";
         st.userspace(f, &what_fs, &mut fr, hooks)?
+    } else if f.info.kind == FsKind::Vfat {
+        fr.backend = "userspace";
+        st.userspace_vfat(f, &what_fs, &mut fr, hooks)?
     } else {
         fr.note = Some(match f.info.kind {
             FsKind::Unknown => "nothing recognised: left as is".into(),
             FsKind::Swap => "swap: left as is".into(),
             k if mount::mountable(k) => {
-                format!("{k}: left untouched (--backend userspace opens only ext2/3/4)")
+                format!("{k}: left untouched (the userspace backend opens ext2/3/4 and vfat)")
             }
             k => format!("{k}: left untouched (cannot be opened)"),
         });

@@ -34,10 +34,10 @@ pub use layout::Layout;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
-    /// ext2/3/4 in userspace (no root), everything else mounted.
+    /// ext2/3/4 and vfat in userspace (no root), xfs and btrfs mounted.
     #[default]
     Auto,
-    /// Userspace only: other filesystems are left untouched.
+    /// Userspace only: xfs and btrfs are left untouched.
     Userspace,
     /// The kernel for every filesystem it can mount (a cross-check of the userspace path).
     Mount,
@@ -48,7 +48,7 @@ impl Backend {
     pub fn mounts(self, kind: FsKind) -> bool {
         match self {
             Backend::Userspace => false,
-            Backend::Auto => mountable(kind) && !kind.is_ext(),
+            Backend::Auto => matches!(kind, FsKind::Xfs | FsKind::Btrfs),
             Backend::Mount => mountable(kind),
         }
     }

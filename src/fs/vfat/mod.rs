@@ -1,0 +1,296 @@
+//! vfat (FAT12/16/32: the EFI system partition) in userspace, through the fatfs crate: no
+//! root, no kernel driver. The allocation table is checked by our own reader (`fat`) before
+//! fatfs sees the volume, and fatfs is kept behind `catch_unwind`: a hostile image gets an
+//! error, never a hang or a crash.
+//!
+//! FAT stores no owner, permission or symlink: metadata reports root-owned 0755 directories
+//! and 0644 files, and changing those fails (clearly). A directory whose entries change gets
+//! the DOS epoch (1980-01-01 00:00) as its modification time: the same bytes on every run.
+
+pub mod fat;
+
+use std::io::{Read, SeekFrom, Write};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use fatfs::{Date, DateTime, FileSystem, FsOptions, ReadWriteSeek, Time, TimeProvider};
+
+use super::{DirEntry, FileKind, FileMeta, FsError, GuestFs, GuestFsMut};
+
+pub struct VfatFs<T: ReadWriteSeek> {
+    fs: FileSystem<T>,
+    name: String,
+}
+
+/// The clock fatfs stamps changed entries with: fixed, so rebuilds are byte-identical (its
+/// own default without chrono writes an invalid all-zero date).
+#[derive(Debug)]
+struct DosEpoch;
+
+impl TimeProvider for DosEpoch {
+    fn get_current_date(&self) -> Date {
+        Date {
+            year: 1980,
+            month: 1,
+            day: 1,
+        }
+    }
+
+    fn get_current_date_time(&self) -> DateTime {
+        DateTime {
+            date: self.get_current_date(),
+            time: Time {
+                hour: 0,
+                min: 0,
+                sec: 0,
+                millis: 0,
+            },
+        }
+    }
+}
+
+static DOS_EPOCH: DosEpoch = DosEpoch;
+
+/// Run a fatfs call: its errors name `what`; a panic inside it becomes an error too.
+fn guarded<R>(what: &str, f: impl FnOnce() -> std::io::Result<R>) -> Result<R, FsError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(source)) => Err(FsError::Io {
+            context: what.to_string(),
+            source,
+        }),
+        Err(_) => Err(FsError::Corrupt(format!(
+            "{what}: the FAT library failed on this volume"
+        ))),
+    }
+}
+
+/// "/a/b" -> "a/b"; refuses '..' and empty names.
+fn relative(path: &str) -> Result<String, FsError> {
+    if !path.starts_with('/') {
+        return Err(FsError::path(path, "guest path is not absolute"));
+    }
+    let comps: Vec<&str> = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if comps.contains(&"..") {
+        return Err(FsError::path(path, "'..' in a guest path"));
+    }
+    Ok(comps.join("/"))
+}
+
+fn split(rel: &str) -> (&str, &str) {
+    rel.rsplit_once('/').unwrap_or(("", rel))
+}
+
+fn no_such(path: &str) -> FsError {
+    FsError::path(path, "no such file or directory")
+}
+
+impl<T: ReadWriteSeek> VfatFs<T> {
+    /// Open the volume in `io` (its `len` bytes), after checking its table.
+    pub fn open(mut io: T, len: u64, name: &str) -> Result<Self, FsError> {
+        fat::Table::read(&mut io, len).map_err(|e| FsError::path(name, e.to_string()))?;
+        let what = format!("{name}: opening");
+        let fs = guarded(&what, move || {
+            io.seek(SeekFrom::Start(0))?;
+            let opts = FsOptions::new()
+                .update_accessed_date(false)
+                .time_provider(&DOS_EPOCH);
+            FileSystem::new(io, opts)
+        })?;
+        Ok(VfatFs {
+            fs,
+            name: name.to_string(),
+        })
+    }
+
+    /// Write back what fatfs keeps (FSInfo, the clean flag) and give the storage up.
+    pub fn close(self) -> Result<(), FsError> {
+        let what = format!("{}: closing", self.name);
+        let fs = self.fs;
+        guarded(&what, move || fs.unmount())
+    }
+
+    fn ctx(&self, path: &str) -> String {
+        format!("{}: {path}", self.name)
+    }
+
+    /// The entry at `path` (not the root): (is_dir, size).
+    fn entry(&self, path: &str) -> Result<Option<(bool, u64)>, FsError> {
+        let rel = relative(path)?;
+        let (parent, name) = split(&rel);
+        let root = self.fs.root_dir();
+        let found = guarded(&self.ctx(path), || {
+            let dir = if parent.is_empty() {
+                root
+            } else {
+                match root.open_dir(parent) {
+                    Ok(d) => d,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(e),
+                }
+            };
+            for e in dir.iter() {
+                let e = e?;
+                if e.file_name().eq_ignore_ascii_case(name) {
+                    return Ok(Some((e.is_dir(), e.len())));
+                }
+            }
+            Ok(None)
+        })?;
+        Ok(found)
+    }
+
+    fn must_be(&self, path: &str, dir: bool) -> Result<String, FsError> {
+        match self.entry(path)? {
+            Some((d, _)) if d == dir => relative(path),
+            Some(_) if dir => Err(FsError::path(path, "not a directory")),
+            Some(_) => Err(FsError::path(path, "is a directory")),
+            None => Err(no_such(path)),
+        }
+    }
+}
+
+impl<T: ReadWriteSeek> GuestFs for VfatFs<T> {
+    fn metadata(&self, path: &str) -> Result<Option<FileMeta>, FsError> {
+        let dir_meta = |size| FileMeta {
+            kind: FileKind::Dir,
+            size,
+            mode: 0o040755,
+            uid: 0,
+            gid: 0,
+        };
+        if relative(path)?.is_empty() {
+            return Ok(Some(dir_meta(0)));
+        }
+        Ok(self.entry(path)?.map(|(is_dir, size)| {
+            if is_dir {
+                dir_meta(size)
+            } else {
+                FileMeta {
+                    kind: FileKind::File,
+                    size,
+                    mode: 0o100644,
+                    uid: 0,
+                    gid: 0,
+                }
+            }
+        }))
+    }
+
+    fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>, FsError> {
+        let rel = relative(path)?;
+        let root = self.fs.root_dir();
+        let mut out = guarded(&self.ctx(path), || {
+            let dir = if rel.is_empty() {
+                root
+            } else {
+                root.open_dir(&rel)?
+            };
+            let mut out = Vec::new();
+            for e in dir.iter() {
+                let e = e?;
+                let name = e.file_name();
+                if name != "." && name != ".." {
+                    let kind = if e.is_dir() {
+                        FileKind::Dir
+                    } else {
+                        FileKind::File
+                    };
+                    out.push(DirEntry { name, kind });
+                }
+            }
+            Ok(out)
+        })?;
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn read_file(&self, path: &str, limit: u64) -> Result<Vec<u8>, FsError> {
+        let rel = self.must_be(path, false)?;
+        let root = self.fs.root_dir();
+        let data = guarded(&self.ctx(path), || {
+            let mut f = root.open_file(&rel)?;
+            let mut data = Vec::new();
+            (&mut f)
+                .take(limit.saturating_add(1))
+                .read_to_end(&mut data)?;
+            Ok(data)
+        })?;
+        if data.len() as u64 > limit {
+            return Err(FsError::path(path, format!("larger than {limit} bytes")));
+        }
+        Ok(data)
+    }
+
+    fn read_link(&self, path: &str) -> Result<String, FsError> {
+        Err(FsError::path(path, "vfat has no symlinks"))
+    }
+}
+
+impl<T: ReadWriteSeek> GuestFsMut for VfatFs<T> {
+    fn remove_file(&mut self, path: &str) -> Result<(), FsError> {
+        let rel = self.must_be(path, false)?;
+        let root = self.fs.root_dir();
+        guarded(&self.ctx(path), || root.remove(&rel))
+    }
+
+    fn remove_dir(&mut self, path: &str) -> Result<(), FsError> {
+        let rel = self.must_be(path, true)?;
+        if rel.is_empty() {
+            return Err(FsError::path(path, "the root cannot be removed"));
+        }
+        let root = self.fs.root_dir();
+        guarded(&self.ctx(path), || root.remove(&rel))
+    }
+
+    fn truncate(&mut self, path: &str) -> Result<(), FsError> {
+        let rel = self.must_be(path, false)?;
+        let root = self.fs.root_dir();
+        guarded(&self.ctx(path), || {
+            let mut f = root.open_file(&rel)?;
+            f.truncate()?;
+            f.flush()
+        })
+    }
+
+    fn write_file(&mut self, path: &str, data: &[u8], _mode: u32) -> Result<(), FsError> {
+        let rel = relative(path)?;
+        if self.entry(path)?.is_some_and(|(dir, _)| dir) {
+            return Err(FsError::path(path, "is a directory"));
+        }
+        let root = self.fs.root_dir();
+        guarded(&self.ctx(path), || {
+            let mut f = root.create_file(&rel)?;
+            f.truncate()?;
+            f.write_all(data)?;
+            f.flush()
+        })
+    }
+
+    fn mkdir(&mut self, path: &str, _mode: u32) -> Result<(), FsError> {
+        // fatfs 0.3.6 writes the new directory's "." and ".." with long-name entries that
+        // fsck.vfat rejects: refuse rather than leave a volume it must repair.
+        Err(FsError::path(
+            path,
+            "creating directories on vfat is not supported",
+        ))
+    }
+
+    fn symlink(&mut self, path: &str, _target: &str) -> Result<(), FsError> {
+        Err(FsError::path(path, "vfat has no symlinks"))
+    }
+
+    fn set_mode(&mut self, path: &str, _mode: u32) -> Result<(), FsError> {
+        Err(FsError::path(path, "vfat stores no permissions"))
+    }
+
+    fn set_owner(&mut self, path: &str, _uid: u32, _gid: u32) -> Result<(), FsError> {
+        Err(FsError::path(path, "vfat stores no owners"))
+    }
+
+    fn flush(&mut self) -> Result<(), FsError> {
+        Ok(())
+    }
+}
