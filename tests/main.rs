@@ -3,6 +3,7 @@
 mod disk;
 mod ext4;
 mod fixtures;
+mod fixtures_mount;
 mod glance;
 mod inspect;
 mod mount;
