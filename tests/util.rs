@@ -339,6 +339,7 @@ pub fn tree_listing(
         require_tool(t);
     }
     walk_tools();
+    let _btrfs = (kind == "btrfs").then(|| BTRFS_MOUNTS.lock().unwrap_or_else(|e| e.into_inner()));
     let out = tempdir();
     let mnt = out.path().join("mnt");
     std::fs::create_dir(&mnt).expect("creating the mount point");
@@ -358,6 +359,12 @@ pub fn tree_listing(
     );
     parse_walk(out.path())
 }
+
+/// Held around every kernel mount of a btrfs fixture or a copy of one made by these tests:
+/// kernels before 6.7 (Debian 12 runs 6.1) refuse to mount a device whose fsid is already
+/// mounted from another device (single-device clones got a temporary fsid only in 6.7), so
+/// parallel tests mounting copies of `btrfs-root.raw` would fail at random without it.
+pub static BTRFS_MOUNTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// vfat through mtools: the tree copied out to a host directory, then listed.
 fn vfat_listing(img: &Path, offset: u64) -> BTreeMap<String, Entry> {
