@@ -1,4 +1,4 @@
-//! The mount backend: a filesystem the kernel mounts (xfs, btrfs, vfat; ext2/3/4 too with
+//! The mount backend: a filesystem the kernel mounts (xfs, btrfs; ext2/3/4 and vfat too with
 //! `--backend mount`), seen through a [`DirFs`] so every seal operation runs unchanged.
 //!
 //! The bytes live in a staging file (never the input): a loop device is configured on it
@@ -63,7 +63,7 @@ pub fn mountable(kind: FsKind) -> bool {
 pub enum MountError {
     #[error(
         "{what}: mounting needs root: run as root (ext2/3/4 are sealed without root by the \
-         userspace backend; xfs, btrfs and vfat need the kernel's mount)"
+         userspace backend; xfs and btrfs need the kernel's mount)"
     )]
     NotRoot { what: String },
     #[error("{what}: this kernel has no {fstype} driver (not in /proc/filesystems)")]
@@ -84,7 +84,7 @@ pub enum MountError {
 /// What a mount session did besides running the caller's work.
 #[derive(Debug, Clone, Default)]
 pub struct Mounted {
-    /// Bytes FITRIM reported discarded (holes punched in the staging file).
+    /// What FITRIM reported (the range it examined, on xfs; not the bytes it freed).
     pub trimmed: u64,
     /// Where the guest root was found and what was attached under it.
     pub layout: Layout,
