@@ -7,6 +7,7 @@ mod fixtures_mount;
 mod glance;
 mod inspect;
 mod mount;
+mod mount_guests;
 mod output;
 mod recipe;
 mod seal;
