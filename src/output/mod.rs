@@ -18,6 +18,7 @@ pub mod hashing;
 pub mod qcow2;
 pub mod raw;
 pub mod source;
+pub mod writeback;
 
 pub use atomic::{check_not_same_file, interrupt_flag};
 pub use compress::{Codec, Compression};

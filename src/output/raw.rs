@@ -6,6 +6,7 @@ use std::os::unix::fs::FileExt;
 
 use super::hashing::{Checksums, Hasher};
 use super::source::spawn_reader;
+use super::writeback::Writeback;
 use super::{OutputError, OutputOptions, check_cancel};
 use crate::disk::BlockDev;
 use crate::progress::ProgressSink;
@@ -22,6 +23,7 @@ pub fn write(
 ) -> Result<Option<Checksums>, OutputError> {
     let size = src.size();
     let hasher = opts.checksums.then(Hasher::new);
+    let mut writeback = Writeback::new(file);
     progress.start("writing", size);
     std::thread::scope(|s| -> Result<(), OutputError> {
         let rx = spawn_reader(s, src, UNIT, BATCH, &opts.cancel);
@@ -50,6 +52,7 @@ pub fn write(
                 }
                 i = j;
             }
+            writeback.written_up_to(batch.off + batch.buf.len() as u64);
             progress.set_position(batch.off + batch.buf.len() as u64);
         }
         Ok(())

@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use super::compress::{Codec, compress_cluster};
 use super::hashing::{Checksums, Hasher};
 use super::source::{Batch, spawn_reader};
+use super::writeback::Writeback;
 use super::{OutputError, OutputOptions, check_cancel};
 use crate::disk::BlockDev;
 use crate::progress::ProgressSink;
@@ -58,6 +59,7 @@ struct Writer<'a> {
     l2_used: bool,
     refcounts: Vec<u16>,
     packing: Option<Packing>,
+    writeback: Writeback<'a>,
 }
 
 impl<'a> Writer<'a> {
@@ -75,6 +77,7 @@ impl<'a> Writer<'a> {
             l2_used: false,
             refcounts: vec![1], // the header cluster
             packing: None,
+            writeback: Writeback::new(file),
         })
     }
 
@@ -134,6 +137,16 @@ impl<'a> Writer<'a> {
         }
         self.l2_used = true;
         Ok(())
+    }
+
+    /// Start writeback of everything that is final: all below the packing region (whose
+    /// last cluster is still being filled) and below `pos`.
+    fn start_writeback(&mut self) {
+        let end = self
+            .packing
+            .as_ref()
+            .map_or(self.pos, |p| p.start.min(self.pos));
+        self.writeback.written_up_to(end);
     }
 
     /// Write out what remains of the packing region.
@@ -368,6 +381,7 @@ fn write_packed(w: &mut Writer, p: &Packed) -> Result<(), OutputError> {
         w.put_raw(first_guest + i as u64, &b.buf[a..e])?;
         i = j;
     }
+    w.start_writeback();
     Ok(())
 }
 
