@@ -26,8 +26,9 @@ pub mod layout;
 
 use layout::{COMPRESSED, COPIED, Header, MAX_L1_BYTES};
 
-/// A cluster is stored compressed only when that saves at least this much (one sector).
-const MIN_SAVING: usize = 512;
+/// A cluster is stored compressed when that saves at least one byte, as qemu does
+/// (compressed clusters are packed byte by byte, so every byte saved counts).
+const MIN_SAVING: usize = 1;
 /// Bytes of input per batch (at least one cluster per thread).
 const BATCH: usize = 2 << 20;
 
