@@ -58,16 +58,19 @@ impl AtomicFile {
         self.tmp.as_ref().map(|t| t.path())
     }
 
-    /// fsync the data; returns (file length, bytes allocated on the host).
-    pub fn sync_and_sizes(&self) -> Result<(u64, u64), OutputError> {
-        let ctx = || format!("writing {}", self.dest.display());
+    /// fsync the data and metadata.
+    pub fn sync(&self) -> Result<(), OutputError> {
         self.file()
             .sync_all()
-            .map_err(|e| OutputError::io(ctx(), e))?;
+            .map_err(|e| OutputError::io(format!("writing {}", self.dest.display()), e))
+    }
+
+    /// (file length, bytes allocated on the host).
+    pub fn sizes(&self) -> Result<(u64, u64), OutputError> {
         let md = self
             .file()
             .metadata()
-            .map_err(|e| OutputError::io(ctx(), e))?;
+            .map_err(|e| OutputError::io(format!("writing {}", self.dest.display()), e))?;
         Ok((md.len(), md.blocks() * 512))
     }
 

@@ -188,12 +188,30 @@ pub fn write_image(
     let started = Instant::now();
     opts.validate()?;
     let out = atomic::AtomicFile::create(dest, opts.force)?;
-    let checksums = match opts.format {
+    let raw_sums = match opts.format {
         OutputFormat::Raw => raw::write(src, out.file(), opts, progress)?,
-        OutputFormat::Qcow2 => qcow2::write(src, out.file(), opts, progress)?,
+        OutputFormat::Qcow2 => {
+            qcow2::write(src, out.file(), opts, progress)?;
+            None
+        }
     };
     check_cancel(&opts.cancel)?;
-    let (file_size, allocated_size) = out.sync_and_sizes()?;
+    // qcow2 output is hashed by reading it back (docs/output.md): do that while the fsync
+    // waits for the disk, instead of one after the other.
+    let checksums = std::thread::scope(|s| -> Result<Option<Checksums>, OutputError> {
+        let synced = s.spawn(|| out.sync());
+        let sums = if opts.format == OutputFormat::Qcow2 && opts.checksums {
+            qcow2::hash_file(out.file(), opts, progress).map(Some)
+        } else {
+            Ok(raw_sums)
+        };
+        let synced = synced
+            .join()
+            .unwrap_or_else(|_| Err(OutputError::Invalid("the fsync thread panicked".into())));
+        synced?;
+        sums
+    })?;
+    let (file_size, allocated_size) = out.sizes()?;
     out.commit()?;
     Ok(OutputReport {
         path: dest.to_path_buf(),

@@ -271,7 +271,7 @@ pub fn write(
     file: &File,
     opts: &OutputOptions,
     progress: &dyn ProgressSink,
-) -> Result<Option<Checksums>, OutputError> {
+) -> Result<(), OutputError> {
     let cs = opts.cluster_size as u64;
     let size = src.size().div_ceil(512) * 512;
     let l1_size = size.div_ceil(cs * (cs / 8));
@@ -324,11 +324,7 @@ pub fn write(
     let header = w.finish(size, compression_type)?;
     file.write_all_at(&header.to_bytes(), 0).map_err(io_err)?;
     progress.finish();
-    if !opts.checksums {
-        return Ok(None);
-    }
-    check_cancel(&opts.cancel)?;
-    hash_file(file, opts, progress).map(Some)
+    Ok(())
 }
 
 fn compress_batch(batch: &Batch, c: super::Compression, cs: usize) -> Vec<Option<Vec<u8>>> {
@@ -387,7 +383,7 @@ fn write_packed(w: &mut Writer, p: &Packed) -> Result<(), OutputError> {
 }
 
 /// Digest the finished file, read back in order (holes read as zeros).
-fn hash_file(
+pub fn hash_file(
     file: &File,
     opts: &OutputOptions,
     progress: &dyn ProgressSink,
@@ -398,14 +394,25 @@ fn hash_file(
         .len();
     let hasher = Hasher::new();
     progress.start("hashing", len);
+    // Buffers come back once the digest threads dropped them; reuse saves a zero fill each.
+    let mut spare: Vec<Arc<Vec<u8>>> = Vec::new();
     let mut off = 0u64;
     while off < len {
         check_cancel(&opts.cancel)?;
         let n = (len - off).min(BATCH as u64) as usize;
-        let mut buf = vec![0u8; n];
-        file.read_exact_at(&mut buf, off)
+        let mut v = spare
+            .iter()
+            .position(|b| Arc::strong_count(b) == 1)
+            .and_then(|i| Arc::try_unwrap(spare.swap_remove(i)).ok())
+            .unwrap_or_default();
+        v.resize(n, 0);
+        file.read_exact_at(&mut v, off)
             .map_err(|e| OutputError::io("reading the output back", e))?;
-        hasher.bytes(&Arc::new(buf), 0, n);
+        let buf = Arc::new(v);
+        hasher.bytes(&buf, 0, n);
+        if spare.len() < 8 {
+            spare.push(buf);
+        }
         off += n as u64;
         progress.set_position(off);
     }
