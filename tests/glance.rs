@@ -766,3 +766,60 @@ fn seal_with_upload_registers_the_sealed_output() {
         hash_tool("sha512sum", &out)
     );
 }
+
+/// Ctrl-C (SIGINT) while a large upload is streaming: the request is abandoned, the image
+/// cloudseal created is deleted, no retry starts, and the exit says so in one line.
+#[test]
+fn ctrl_c_mid_upload_deletes_the_image() {
+    let _g = lock();
+    let env = admin_env();
+    let dir = tempdir();
+    let big = big_raw(dir.path());
+    let name = unique("interrupted");
+    let _cleanup = Cleanup(name.clone());
+    let mut child = cs(&env)
+        .args(["upload", "--name", &name])
+        .arg(&big)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting cloudseal");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains(": 20%") {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.contains(": 20%")),
+        "no progress: {seen:?}"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    seen.extend(lines.map_while(Result::ok));
+    let status = child.wait().unwrap();
+    let all = seen.join("\n");
+    assert!(!status.success(), "{all}");
+    let err = seen
+        .iter()
+        .find(|l| l.starts_with("cloudseal: error:"))
+        .unwrap_or_else(|| panic!("no error line:\n{all}"));
+    assert!(
+        err.contains("interrupted") && err.contains("was deleted"),
+        "{err}"
+    );
+    assert!(
+        !all.contains("starting again"),
+        "retried after Ctrl-C:\n{all}"
+    );
+    assert!(
+        images_named(&name).is_empty(),
+        "an image was left behind:\n{all}"
+    );
+}

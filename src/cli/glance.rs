@@ -221,6 +221,7 @@ impl GlanceOpts {
             if_changed: self.if_changed,
             retries: self.retries,
             wait_timeout: Duration::from_secs(self.wait_timeout),
+            cancel: None,
         }
     }
 
@@ -238,14 +239,13 @@ impl GlanceOpts {
         let client = self.auth.connect()?;
         let spec = self.spec(name);
         let mut progress = Progress::new(g, &format!("uploading {}", file.display()));
-        let out = glance::upload_file(
-            &client,
-            file,
-            &spec,
-            &self.upload_options(),
-            known,
-            &mut |d, t| progress.update(d, t),
-        )?;
+        let opts = UploadOptions {
+            cancel: Some(cloudseal::output::interrupt_flag()?),
+            ..self.upload_options()
+        };
+        let out = glance::upload_file(&client, file, &spec, &opts, known, &mut |d, t| {
+            progress.update(d, t)
+        })?;
         progress.finish();
         Ok(out)
     }

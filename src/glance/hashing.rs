@@ -1,6 +1,8 @@
 //! md5 + sha512 of the bytes as they go by: Glance's `checksum` and `os_hash_value`.
 
 use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use md5::{Digest, Md5};
 use sha2::Sha512;
@@ -25,6 +27,7 @@ pub struct HashingReader<'a, R> {
     done: u64,
     total: u64,
     progress: &'a mut dyn FnMut(u64, u64),
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl<'a, R: Read> HashingReader<'a, R> {
@@ -36,7 +39,14 @@ impl<'a, R: Read> HashingReader<'a, R> {
             done: 0,
             total,
             progress,
+            stop: None,
         }
+    }
+
+    /// Fail the next read once `stop` is set (Ctrl-C): the request is abandoned.
+    pub fn stop_on(mut self, stop: Option<Arc<AtomicBool>>) -> Self {
+        self.stop = stop;
+        self
     }
 
     pub fn bytes_read(&self) -> u64 {
@@ -54,6 +64,10 @@ impl<'a, R: Read> HashingReader<'a, R> {
 
 impl<R: Read> Read for HashingReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+            // Not ErrorKind::Interrupted: readers retry that.
+            return Err(std::io::Error::other("interrupted"));
+        }
         let n = self.inner.read(buf)?;
         let chunk = &buf[..n];
         self.md5.update(chunk);

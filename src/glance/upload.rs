@@ -2,6 +2,8 @@
 
 use std::io::BufReader;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::hashing::{HashingReader, hash_stream};
@@ -22,6 +24,14 @@ pub struct UploadOptions {
     pub retries: u32,
     /// How long to wait for `active` after the data is sent.
     pub wait_timeout: Duration,
+    /// Set (by a Ctrl-C handler) to stop sending: the image is deleted, never retried.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+fn cancelled(opts: &UploadOptions) -> bool {
+    opts.cancel
+        .as_ref()
+        .is_some_and(|c| c.load(Ordering::SeqCst))
 }
 
 impl Default for UploadOptions {
@@ -32,6 +42,7 @@ impl Default for UploadOptions {
             if_changed: false,
             retries: 2,
             wait_timeout: Duration::from_secs(600),
+            cancel: None,
         }
     }
 }
@@ -175,12 +186,16 @@ pub fn upload_file(
                 });
             }
             Err(err) => {
-                let retry = err.is_transient() && attempt <= opts.retries;
+                let retry = err.is_transient() && attempt <= opts.retries && !cancelled(opts);
                 let cleanup = cleanup(glance, &id, opts.keep_failed);
-                let msg = format!(
-                    "uploading {shown} as image {} ({id}) failed: {}; {cleanup}",
-                    spec.name,
+                let why = if cancelled(opts) {
+                    "interrupted".to_string()
+                } else {
                     chain(&err)
+                };
+                let msg = format!(
+                    "uploading {shown} as image {} ({id}) failed: {why}; {cleanup}",
+                    spec.name,
                 );
                 if !retry {
                     return Err(GlanceError::Failed(msg));
@@ -209,7 +224,8 @@ fn send_and_check(
     let shown = path.display();
     let f =
         std::fs::File::open(path).map_err(|e| GlanceError::io(format!("opening {shown}"), e))?;
-    let mut reader = HashingReader::new(BufReader::with_capacity(1 << 20, f), len, progress);
+    let mut reader = HashingReader::new(BufReader::with_capacity(1 << 20, f), len, progress)
+        .stop_on(opts.cancel.clone());
     glance.put_data(id, opts.import, &mut reader, len)?;
     let sent = reader.finish();
     if sent.size != len {
