@@ -289,3 +289,35 @@ fn kernel_vfat_path_where_the_kernel_has_it() {
         assert!(!t.path().join("out.raw").exists());
     }
 }
+
+/// disks/gpt.raw: an ext4 root whose fstab mounts the EFI partition at /boot/efi. Sealed by
+/// an unprivileged user: systemd-boot's seed goes, the boot loader stays byte-identical, the
+/// volume is fsck.vfat-clean.
+#[test]
+fn esp_next_to_an_ext4_root_is_sealed_without_root() {
+    crate::mount::require_root();
+    require_tool("setpriv");
+    let t = tempdir();
+    let dir = t.path().join("shared");
+    std::fs::create_dir(&dir).unwrap();
+    let input = dir.join("in.raw");
+    std::fs::copy(fixture("disks/gpt.raw"), &input).unwrap();
+    run_ok(Command::new("chmod").args(["-R", "a+rwX"]).arg(t.path()));
+    let out = dir.join("out.raw");
+    let o = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_cloudseal"))
+        .args(["seal", "-q", "-O", "raw"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&out));
+    assert!(o.status.success(), "{o:?}");
+    crate::util::fsck_partition(&out, Some(2), "vfat");
+    let before = crate::util::tree_listing(&input, Some(2), "vfat", None);
+    let after = crate::util::tree_listing(&out, Some(2), "vfat", None);
+    assert!(before.contains_key("/loader/random-seed"));
+    assert!(!after.contains_key("/loader/random-seed"));
+    let boot = "/EFI/BOOT/BOOTX64.EFI";
+    assert!(before[boot].sha256.is_some());
+    assert_eq!(after.get(boot), before.get(boot));
+}
