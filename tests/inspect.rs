@@ -640,3 +640,23 @@ fn gpt_header_choice_and_notes() {
     let e = read(vec![(512, b'X'), (last, b'X')]).expect_err("no GPT left");
     assert!(e.to_string().contains("protective MBR"), "{e}");
 }
+
+/// The EFI partition the root's fstab mounts at /boot/efi is looked into as the guest sees
+/// it: inspect lists its host state, exactly as `seal --dry-run` plans it.
+#[test]
+fn host_state_on_the_esp_the_root_mounts() {
+    let img = fixture("disks/gpt.raw");
+    let v = inspect_json(&img);
+    let seed = "/boot/efi/loader/random-seed";
+    let state = v["host_state"].as_array().expect("host_state");
+    let listed = state.iter().any(|o| {
+        s(&o["op"]) == "random-seed" && o["paths"].as_array().unwrap().iter().any(|p| s(p) == seed)
+    });
+    assert!(listed, "{seed} not reported: {state:?}");
+    let plan: Value = serde_json::from_str(&run_ok(
+        cloudseal().args(["seal", "--dry-run", "--json"]).arg(&img),
+    ))
+    .unwrap();
+    let planned = plan["filesystems"][1]["planned"].as_array().unwrap();
+    assert!(planned.iter().any(|p| s(&p["path"]) == seed), "{planned:?}");
+}

@@ -51,12 +51,19 @@ pub fn changes(report: &Value) -> BTreeSet<(String, String, String)> {
     out
 }
 
-/// The loop devices attached right now (`/sys/block/loopN/loop` exists only while bound).
-pub fn attached_loops() -> BTreeSet<String> {
+/// The loop devices attached right now whose backing file lives under `dir` (our staging
+/// copies are nameless files there: "dir/#123 (deleted)"). Other tests attach their own
+/// loop devices in parallel: only ours are looked at.
+pub fn loops_backed_under(dir: &Path) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for e in std::fs::read_dir("/sys/block").expect("reading /sys/block") {
         let name = e.expect("entry").file_name().to_string_lossy().to_string();
-        if name.starts_with("loop") && Path::new("/sys/block").join(&name).join("loop").exists() {
+        let backing = Path::new("/sys/block")
+            .join(&name)
+            .join("loop/backing_file");
+        if let Ok(b) = std::fs::read_to_string(backing)
+            && Path::new(b.trim()).starts_with(dir)
+        {
             out.insert(name);
         }
     }
@@ -109,11 +116,13 @@ fn host_mount_dirs() -> Vec<String> {
         .collect()
 }
 
-fn assert_nothing_left(before: &BTreeSet<String>, out_dir: &Path) {
+fn assert_nothing_left(out_dir: &Path) {
     assert!(host_mount_dirs().is_empty(), "{:?}", host_mount_dirs());
-    wait_for("loop devices to detach", Duration::from_secs(20), || {
-        attached_loops().is_subset(before)
-    });
+    wait_for(
+        "our loop devices to detach",
+        Duration::from_secs(20),
+        || loops_backed_under(out_dir).is_empty(),
+    );
     assert!(
         host_cloudseal_mounts().is_empty(),
         "{:?}",
@@ -191,7 +200,6 @@ fn mount_backend_without_root_is_one_clear_error() {
 fn injected_failure_while_mounted_cleans_up() {
     require_root();
     let t = tempdir();
-    let before = attached_loops();
     let o = run(cloudseal()
         .args(["seal", "-q", "--backend", "mount"])
         .arg(fixture("disks/mbr.raw"))
@@ -201,7 +209,7 @@ fn injected_failure_while_mounted_cleans_up() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("injected failure"), "{err}");
-    assert_nothing_left(&before, t.path());
+    assert_nothing_left(t.path());
 }
 
 /// Start a seal that pauses with its filesystem mounted; the pid and the loop device.
@@ -229,9 +237,10 @@ fn paused_seal(out: &Path) -> (std::process::Child, String) {
     let dev = dev.expect("a loop device");
     // Mounted in the process's private namespace, never in the host's.
     assert!(host_cloudseal_mounts().is_empty());
+    let dir = out.parent().expect("output directory");
     assert!(
-        attached_loops().contains(&dev),
-        "{dev} attached while mounted"
+        loops_backed_under(dir).contains(&dev),
+        "{dev} is not backed by our staging copy"
     );
     (child, dev)
 }
@@ -240,23 +249,20 @@ fn paused_seal(out: &Path) -> (std::process::Child, String) {
 fn killed_while_mounted_leaves_nothing_mounted_or_attached() {
     require_root();
     let t = tempdir();
-    let before = attached_loops();
-    let (mut child, dev) = paused_seal(&t.path().join("out.qcow2"));
+    let (mut child, _) = paused_seal(&t.path().join("out.qcow2"));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
     child.wait().unwrap();
-    assert!(!before.contains(&dev));
-    assert_nothing_left(&before, t.path());
+    assert_nothing_left(t.path());
 }
 
 #[test]
 fn sigterm_while_mounted_unmounts_and_writes_no_output() {
     require_root();
     let t = tempdir();
-    let before = attached_loops();
     let (mut child, _) = paused_seal(&t.path().join("out.qcow2"));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -266,5 +272,5 @@ fn sigterm_while_mounted_unmounts_and_writes_no_output() {
     let status = child.wait().unwrap();
     assert!(!status.success(), "{status}");
     assert!(!t.path().join("out.qcow2").exists());
-    assert_nothing_left(&before, t.path());
+    assert_nothing_left(t.path());
 }

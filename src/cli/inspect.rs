@@ -16,8 +16,11 @@ use serde::Serialize;
 use super::GlobalArgs;
 use cloudseal::disk::{self, BlockDev, ImageFormat, Slice};
 use cloudseal::fs::detect::{self, FsInfo, FsKind};
+use cloudseal::fs::ext4::read::Ext4ReadFs;
 use cloudseal::fs::os::{self, Root};
-use cloudseal::fs::{FileKind, GuestFs, OsInfo, join};
+use cloudseal::fs::prefix::PrefixFs;
+use cloudseal::fs::vfat::{ReadOnly, VfatFs};
+use cloudseal::fs::{FileKind, GuestFs, OsInfo, fstab, join};
 use cloudseal::part::{self, Partition, TableKind};
 use cloudseal::seal::{Action, SealOptions, Selection, plan_all};
 
@@ -119,7 +122,10 @@ fn inspect(path: &std::path::Path) -> anyhow::Result<Report> {
         .with_context(|| format!("{name}: looking for the root filesystem"))?;
     let (root_number, os_info, host_state) = match &root {
         Some(Root { index, fs, os }) => {
-            let state = host_state(fs, os).with_context(|| format!("{name}: planning"))?;
+            let mut state = host_state(fs, os).with_context(|| format!("{name}: planning"))?;
+            let others = mounted_state(&dev, &parts, *index, fs, os)
+                .with_context(|| format!("{name}: planning the filesystems the root mounts"))?;
+            merge(&mut state, others);
             (Some(parts[*index].0.number), Some(os.clone()), state)
         }
         None => (None, None, Vec::new()),
@@ -147,6 +153,59 @@ fn inspect(path: &std::path::Path) -> anyhow::Result<Report> {
         os: os_info,
         host_state,
     })
+}
+
+/// Host state on the other ext2/3/4 and vfat filesystems, where the root's fstab mounts them
+/// (the EFI partition at /boot/efi, a separate /var): what `seal` removes there too.
+fn mounted_state(
+    dev: &Arc<dyn BlockDev>,
+    parts: &[(Partition, FsInfo)],
+    root: usize,
+    root_fs: &dyn GuestFs,
+    os: &OsInfo,
+) -> anyhow::Result<Vec<OpState>> {
+    let tab = fstab::read(root_fs)?;
+    let mut out = Vec::new();
+    for (i, (p, info)) in parts.iter().enumerate() {
+        let Some(at) = tab
+            .iter()
+            .find(|e| i != root && e.mount_point != "/" && e.names(info, &p.uuid))
+            .map(|e| e.mount_point.as_str())
+        else {
+            continue;
+        };
+        let what = format!("partition {} ({}) at {at}", p.number, info.kind);
+        let state = if info.kind.is_ext() {
+            let mut fs =
+                Ext4ReadFs::open(Arc::clone(dev), p.start, p.size).with_context(|| what.clone())?;
+            PrefixFs::new(&mut fs, at).map(|v| host_state(&v, os))
+        } else if info.kind == FsKind::Vfat {
+            let slice = Slice::new(&**dev, p.start, p.size).with_context(|| what.clone())?;
+            let mut fs = VfatFs::open(ReadOnly(slice), p.size, &what)?;
+            PrefixFs::new(&mut fs, at).map(|v| host_state(&v, os))
+        } else {
+            None
+        };
+        if let Some(s) = state {
+            merge(&mut out, s.with_context(|| what.clone())?);
+        }
+    }
+    Ok(out)
+}
+
+/// Add `more` to `into`, operation by operation.
+fn merge(into: &mut Vec<OpState>, more: Vec<OpState>) {
+    for m in more {
+        match into.iter_mut().find(|o| o.op == m.op) {
+            Some(o) => {
+                o.paths.extend(m.paths);
+                o.paths.sort();
+                o.paths.dedup();
+                o.more += m.more;
+            }
+            None => into.push(m),
+        }
+    }
 }
 
 /// Plan the reported operations; group what they would touch by operation.

@@ -71,11 +71,18 @@ pub fn init_logging(g: &GlobalArgs) {
     };
     // ureq_proto traces raw request bytes (auth bodies, X-Auth-Token): never below debug.
     let http_level = level.min(log::LevelFilter::Debug);
+    let fat_level = if g.verbose > 0 {
+        level
+    } else {
+        log::LevelFilter::Error
+    };
     env_logger::Builder::new()
         .filter_level(level)
         .filter_module("ureq", http_level)
         .filter_module("ureq_proto", http_level)
         .filter_module("rustls", http_level)
+        // fatfs warns about legal BPB values mkfs.vfat writes (reserved sectors != 1).
+        .filter_module("fatfs", fat_level)
         .format_timestamp(None)
         .init();
 }

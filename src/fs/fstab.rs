@@ -2,6 +2,20 @@
 //! separate /boot/efi, /var or /home is sealed as the guest sees it.
 
 use super::detect::FsInfo;
+use super::{FileKind, FsError, GuestFs};
+
+/// fstab is a small text file; anything larger is not one.
+const MAX_FSTAB: u64 = 1 << 20;
+
+/// The guest's /etc/fstab, parsed; empty when there is none.
+pub fn read(fs: &dyn GuestFs) -> Result<Vec<Entry>, FsError> {
+    Ok(match fs.metadata("/etc/fstab")? {
+        Some(m) if m.kind == FileKind::File => parse(&String::from_utf8_lossy(
+            &fs.read_file("/etc/fstab", MAX_FSTAB)?,
+        )),
+        _ => Vec::new(),
+    })
+}
 
 /// One fstab line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 
 use super::{DirEntry, FileKind, FileMeta, FsError, GuestFs, GuestFsMut};
 
-pub struct PrefixFs<'a> {
-    inner: &'a mut dyn GuestFsMut,
+pub struct PrefixFs<'a, F: ?Sized> {
+    inner: &'a mut F,
     /// Absolute, no trailing '/', never "/".
     prefix: String,
 }
@@ -20,9 +20,9 @@ enum At {
     Outside,
 }
 
-impl<'a> PrefixFs<'a> {
+impl<'a, F: ?Sized> PrefixFs<'a, F> {
     /// `prefix` is the mount point ("/boot/efi"); `None` if it is not a usable one.
-    pub fn new(inner: &'a mut dyn GuestFsMut, prefix: &str) -> Option<PrefixFs<'a>> {
+    pub fn new(inner: &'a mut F, prefix: &str) -> Option<PrefixFs<'a, F>> {
         let p = prefix.trim_end_matches('/');
         let ok = p.starts_with('/')
             && !p
@@ -69,7 +69,7 @@ impl<'a> PrefixFs<'a> {
     }
 }
 
-impl GuestFs for PrefixFs<'_> {
+impl<F: GuestFs + ?Sized> GuestFs for PrefixFs<'_, F> {
     fn metadata(&self, path: &str) -> Result<Option<FileMeta>, FsError> {
         match self.at(path) {
             At::Inside(p) => self.inner.metadata(&p),
@@ -104,7 +104,7 @@ impl GuestFs for PrefixFs<'_> {
     }
 }
 
-impl GuestFsMut for PrefixFs<'_> {
+impl<F: GuestFsMut + ?Sized> GuestFsMut for PrefixFs<'_, F> {
     fn remove_file(&mut self, path: &str) -> Result<(), FsError> {
         let p = self.inside(path)?;
         self.inner.remove_file(&p)
@@ -165,7 +165,7 @@ mod tests {
         std::fs::write(t.path().join("loader/random-seed"), "seed").expect("write");
         let mut dir = DirFs::open(t.path()).expect("open");
         let mut fs = PrefixFs::new(&mut dir, "/boot/efi/").expect("prefix");
-        let names = |fs: &PrefixFs<'_>, p: &str| -> Vec<String> {
+        let names = |fs: &PrefixFs<'_, DirFs>, p: &str| -> Vec<String> {
             fs.read_dir(p)
                 .expect("read_dir")
                 .into_iter()

@@ -12,7 +12,7 @@ use crate::fs::FsError;
 use crate::fs::ext4::{Ext4Error, Ext4Fs};
 use crate::fs::prefix::PrefixFs;
 use crate::fs::vfat::{VfatFs, fat};
-use crate::fs::{FileKind, GuestFsMut, OsInfo, fstab, mount, os};
+use crate::fs::{GuestFsMut, OsInfo, fstab, mount, os};
 use crate::output::OutputOptions;
 use crate::seal;
 use crate::sparsify::Range;
@@ -43,9 +43,6 @@ pub(super) struct State<'a> {
     /// The root's OS, for sealing the other filesystems.
     pub root_os: OsInfo,
 }
-
-/// fstab is a small text file; anything larger is not one.
-const MAX_FSTAB: u64 = 1 << 20;
 
 /// The directory for private copies: beside the first output, else the temp directory.
 pub(super) fn staging_dir(outputs: &[(&Path, &OutputOptions)]) -> std::path::PathBuf {
@@ -135,12 +132,7 @@ impl State<'_> {
             h(fs).map_err(customize)?;
         }
         // What the guest mounts where, once customized: the other filesystems' places.
-        self.fstab = match fs.metadata("/etc/fstab")? {
-            Some(m) if m.kind == FileKind::File => fstab::parse(&String::from_utf8_lossy(
-                &fs.read_file("/etc/fstab", MAX_FSTAB)?,
-            )),
-            _ => Vec::new(),
-        };
+        self.fstab = fstab::read(fs)?;
         fr.planned = plan;
         self.root_os = info.clone();
         fr.os = Some(info);

@@ -6,9 +6,6 @@ use crate::fs::detect::FsInfo;
 use crate::fs::dir::DirFs;
 use crate::fs::{FileKind, FsError, GuestFs, fstab, os};
 
-/// fstab is a small text file; anything larger is not one.
-const MAX_FSTAB: u64 = 1 << 20;
-
 /// The guest root's place in a mounted filesystem.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Layout {
@@ -41,12 +38,8 @@ pub fn btrfs(top: &DirFs, info: &FsInfo) -> Result<Layout, FsError> {
         return Ok(Layout::default());
     };
     let root = top.subdir(&format!("/{name}"))?;
-    let fstab = match root.metadata("/etc/fstab")? {
-        Some(m) if m.kind == FileKind::File => root.read_file("/etc/fstab", MAX_FSTAB)?,
-        _ => Vec::new(),
-    };
     let mut attached = Vec::new();
-    for (sub, at) in subvolume_mounts(&String::from_utf8_lossy(&fstab), info) {
+    for (sub, at) in subvolume_mounts(&fstab::read(&root)?, info) {
         if sub == name || at == "/" {
             continue;
         }
@@ -66,9 +59,9 @@ pub fn btrfs(top: &DirFs, info: &FsInfo) -> Result<Layout, FsError> {
 
 /// (subvolume, mount point) of every fstab line mounting a top-level subvolume of the
 /// filesystem `info` describes.
-fn subvolume_mounts(text: &str, info: &FsInfo) -> Vec<(String, String)> {
-    fstab::parse(text)
-        .into_iter()
+fn subvolume_mounts(entries: &[fstab::Entry], info: &FsInfo) -> Vec<(String, String)> {
+    entries
+        .iter()
         .filter(|e| e.fstype == "btrfs" && e.names(info, ""))
         .filter_map(|e| {
             let sub = e.option("subvol")?.trim_start_matches('/');
@@ -104,7 +97,7 @@ LABEL=fedora /x btrfs subvol=a/b 0 0\n\
 LABEL=fedora /../etc btrfs subvol=esc 0 0\n\
 UUID=0c5e5a1e-0000-4000-8000-0000000000b7 /boot ext4 subvol=boot 0 0\n";
         assert_eq!(
-            subvolume_mounts(fstab, &info()),
+            subvolume_mounts(&fstab::parse(fstab), &info()),
             vec![
                 ("root".to_string(), "/".to_string()),
                 ("home".to_string(), "/home".to_string()),

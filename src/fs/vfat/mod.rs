@@ -294,3 +294,32 @@ impl<T: ReadWriteSeek> GuestFsMut for VfatFs<T> {
         Ok(())
     }
 }
+
+/// A read-only stream for fatfs (which asks for `Write`): reads and seeks pass through,
+/// writes fail. For looking into a volume without any chance of changing it.
+pub struct ReadOnly<S>(pub S);
+
+impl<S: Read> Read for ReadOnly<S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<S: std::io::Seek> std::io::Seek for ReadOnly<S> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        self.0.seek(to)
+    }
+}
+
+impl<S> Write for ReadOnly<S> {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "opened read-only",
+        ))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
