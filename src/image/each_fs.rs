@@ -1,6 +1,7 @@
-//! Sealing one filesystem of the image, by either backend. The first filesystem holding an
-//! os-release is the root: it is sealed (between the hooks); the others only have their
-//! free space turned into holes.
+//! Sealing one filesystem of the image, by the backend that fits it (libext2fs or fatfs over
+//! a copy-on-write overlay, or a kernel mount of a staging copy). The first filesystem with
+//! an os-release is the root, sealed between the hooks; the others are sealed where the
+//! root's fstab mounts them. Every one has its free space turned into holes.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;

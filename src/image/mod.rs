@@ -1,8 +1,9 @@
-//! Seal an image file end to end: seal the root filesystem with libext2fs through a
-//! copy-on-write overlay over the input, turn every free block and the unpartitioned space into
-//! zeros, write the output (raw or qcow2) from the input with the overlay on top. One read of
-//! the input, one write of the output, no staging copy. The input is never written; `dry_run`
-//! plans without changing anything and without writing an output.
+//! Seal an image file end to end: seal the root filesystem (ext2/3/4 with libext2fs and vfat
+//! with fatfs through a copy-on-write overlay over the input; xfs and btrfs on a private
+//! staging copy the kernel mounts), then the filesystems its fstab mounts, turn every free
+//! block and the unpartitioned space into zeros, write the output (raw or qcow2) from the
+//! input with the overlay and the copies on top. The input is never written; `dry_run` plans
+//! without changing anything and without writing an output.
 //!
 //! Sits beside `recipe` in the dependency order: it ties seal, sparsify and output together.
 
