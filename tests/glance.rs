@@ -609,14 +609,15 @@ fn big_raw(dir: &Path) -> PathBuf {
     big
 }
 
-/// Upload `file`, SIGKILL Glance once 20% is out, restart it 2 s later (while cloudseal is
-/// cleaning up). Returns the exit status, stdout and the stderr lines.
-fn upload_and_kill_glance(
+type StderrLines = std::io::Lines<BufReader<std::process::ChildStderr>>;
+
+/// Start `cloudseal upload ARGS FILE` and read its stderr until 20% is out: the child, the
+/// rest of its stderr, and the lines seen so far.
+fn upload_until_20_percent(
     env: &[(String, String)],
     args: &[&str],
     file: &Path,
-) -> (std::process::ExitStatus, String, Vec<String>) {
-    let script = crate::util::repo().join("scripts/start-glance.sh");
+) -> (std::process::Child, StderrLines, Vec<String>) {
     let mut child = cs(env)
         .arg("upload")
         .args(args)
@@ -625,8 +626,7 @@ fn upload_and_kill_glance(
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting cloudseal");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = Vec::new();
     // Progress lines (stderr is not a TTY).
     for line in lines.by_ref() {
@@ -640,6 +640,18 @@ fn upload_and_kill_glance(
         seen.iter().any(|l| l.contains(": 20%")),
         "no progress seen: {seen:?}"
     );
+    (child, lines, seen)
+}
+
+/// Upload `file`, SIGKILL Glance once 20% is out, restart it 2 s later (while cloudseal is
+/// cleaning up). Returns the exit status, stdout and the stderr lines.
+fn upload_and_kill_glance(
+    env: &[(String, String)],
+    args: &[&str],
+    file: &Path,
+) -> (std::process::ExitStatus, String, Vec<String>) {
+    let script = crate::util::repo().join("scripts/start-glance.sh");
+    let (mut child, lines, mut seen) = upload_until_20_percent(env, args, file);
     run_ok(Command::new("bash").arg(&script).arg("kill-glance"));
     std::thread::sleep(std::time::Duration::from_secs(2));
     run_ok(
@@ -777,26 +789,7 @@ fn ctrl_c_mid_upload_deletes_the_image() {
     let big = big_raw(dir.path());
     let name = unique("interrupted");
     let _cleanup = Cleanup(name.clone());
-    let mut child = cs(&env)
-        .args(["upload", "--name", &name])
-        .arg(&big)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting cloudseal");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push(line.clone());
-        if line.contains(": 20%") {
-            break;
-        }
-    }
-    assert!(
-        seen.iter().any(|l| l.contains(": 20%")),
-        "no progress: {seen:?}"
-    );
+    let (mut child, lines, mut seen) = upload_until_20_percent(&env, &["--name", &name], &big);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,

@@ -181,17 +181,29 @@ impl State<'_> {
         let free = fs.free_ranges()?;
         fs.close()?;
         self.written.push((start, size, pages));
-        // Never past the partition, whatever the superblock claims.
-        for r in free {
-            if r.start >= size {
+        self.punch(start, size, free.iter().map(|r| (r.start, r.len)), fr)?;
+        Ok(Outcome::Done)
+    }
+
+    /// Free (offset, len) ranges of the filesystem of `size` bytes at `start` become holes;
+    /// never past the partition, whatever the filesystem claims.
+    fn punch(
+        &mut self,
+        start: u64,
+        size: u64,
+        free: impl IntoIterator<Item = (u64, u64)>,
+        fr: &mut FsReport,
+    ) -> Result<(), ImageError> {
+        for (off, len) in free {
+            if off >= size {
                 continue;
             }
-            let len = r.len.min(size - r.start);
-            let at = start.checked_add(r.start).ok_or(ImageError::TooLarge)?;
+            let len = len.min(size - off);
+            let at = start.checked_add(off).ok_or(ImageError::TooLarge)?;
             fr.punched_bytes += len;
             self.holes.push(Range { start: at, len });
         }
-        Ok(Outcome::Done)
+        Ok(())
     }
 
     /// vfat through fatfs over a copy-on-write overlay; its free clusters become holes.
@@ -223,15 +235,7 @@ impl State<'_> {
         let table = fat::Table::read(&mut overlay(false), size)
             .map_err(|e| FsError::path(what_fs, e.to_string()))?;
         self.written.push((start, size, pages));
-        for (off, len) in table.free_ranges() {
-            if off >= size {
-                continue;
-            }
-            let len = len.min(size - off);
-            let at = start.checked_add(off).ok_or(ImageError::TooLarge)?;
-            fr.punched_bytes += len;
-            self.holes.push(Range { start: at, len });
-        }
+        self.punch(start, size, table.free_ranges(), fr)?;
         Ok(Outcome::Done)
     }
 
