@@ -45,7 +45,7 @@ impl Compression {
     /// Defaults that compress like qemu-img's: zstd ZSTD_CLEVEL_DEFAULT (3) as qemu; zlib 9,
     /// because zlib-rs at qemu's level 6 (Z_DEFAULT_COMPRESSION) uses zlib-ng's faster
     /// "medium" strategy and writes ~2.4% more than the system zlib qemu links; at 9 its
-    /// output is no larger than qemu's at 6 and it is still about twice as fast
+    /// output is no larger than qemu's at 6 and still faster than qemu-img on two cores
     /// (benches/RESULTS.md).
     pub fn default_for(codec: Codec) -> Self {
         let level = match codec {
