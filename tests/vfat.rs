@@ -173,6 +173,40 @@ fn crafted_tables_are_refused_by_name() {
     }
 }
 
+/// Offset of the root-directory entry whose 8.3 name starts with `name` (FAT16 root region).
+fn root_entry(img: &[u8], name: &[u8]) -> usize {
+    let bps = le16(img, 0x0B);
+    let root = (le16(img, 0x0E) + usize::from(img[0x10]) * le16(img, 0x16)) * bps;
+    (root..root + le16(img, 0x11) * 32)
+        .step_by(32)
+        .find(|&at| img[at..].starts_with(name))
+        .unwrap_or_else(|| panic!("no {name:?} entry in the root directory"))
+}
+
+/// Found by the vfat_open fuzz target (crash-618cd477…): a directory entry whose first
+/// cluster is below 2 made fatfs subtract with overflow (a panic inside fatfs). Now the
+/// directory walk refuses it, and a directory reached twice, before fatfs reads them.
+#[test]
+fn fuzz_regression_directory_entries_pointing_nowhere() {
+    let t = tempdir();
+    let good = std::fs::read(volume(t.path())).unwrap();
+    let len = good.len() as u64;
+    let open_err = |b: Vec<u8>| match VfatFs::open(Cursor::new(b), len, "esp") {
+        Ok(_) => panic!("a damaged directory was accepted"),
+        Err(e) => e.to_string(),
+    };
+    let loader = root_entry(&good, b"LOADER");
+    let efi = root_entry(&good, b"EFI");
+    let mut b = good.clone();
+    set16(&mut b, loader + 26, 1);
+    assert!(open_err(b).contains("holds no data"));
+    let mut b = good.clone();
+    let first = le16(&good, loader + 26) as u16;
+    set16(&mut b, efi + 26, first);
+    assert!(open_err(b).contains("reached twice"));
+    assert!(VfatFs::open(Cursor::new(good), len, "esp").is_ok());
+}
+
 #[test]
 fn edits_pass_fsck_vfat() {
     require_tool("fsck.vfat");

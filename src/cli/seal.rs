@@ -29,7 +29,7 @@ pub struct SealArgs {
     /// Compress qcow2 clusters with this codec.
     #[arg(short = 'c', long, value_name = "zlib|zstd")]
     pub compress: Option<Codec>,
-    /// Compression level (zlib 0-9, default 6; zstd 1-22, default 3).
+    /// Compression level (zlib 0-9, default 9; zstd 1-22, default 3; as for `convert`).
     #[arg(long, requires = "compress")]
     pub level: Option<i32>,
     /// Replace an existing output file.

@@ -10,6 +10,9 @@ use crate::fs::FsError;
 /// Clusters above this are refused (the table alone would take 256 MiB of memory).
 const MAX_CLUSTERS: u64 = 64 << 20;
 
+/// Directory entries checked before giving up on a volume (an ESP holds a few hundred).
+const MAX_ENTRIES: u64 = 1 << 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FatType {
     Fat12,
@@ -24,7 +27,9 @@ pub struct Geometry {
     pub cluster_bytes: u64,
     /// Byte offset of the first FAT.
     pub fat_start: u64,
+    /// Bytes of one FAT, and how many copies there are.
     pub fat_bytes: u64,
+    pub fats: u64,
     /// Byte offset of cluster 2.
     pub data_start: u64,
     /// Data clusters: numbered 2 ..= clusters + 1.
@@ -110,6 +115,7 @@ pub fn geometry(boot: &[u8; 512], len: u64) -> Result<Geometry, FsError> {
         cluster_bytes: spc * bps,
         fat_start: reserved * bps,
         fat_bytes: fat_sectors * bps,
+        fats,
         data_start: first_data * bps,
         clusters,
         root_cluster,
@@ -205,6 +211,94 @@ impl Table {
             return Err(corrupt(format!("cluster {c} is on a chain that loops")));
         }
         Ok(())
+    }
+
+    /// Every directory entry, from the root down: a first cluster in range and allocated
+    /// (fatfs subtracts 2 from it unchecked), no directory reached twice (a loop), at most
+    /// `MAX_ENTRIES` entries in all.
+    pub fn check_dirs<T: Read + Seek>(&self, io: &mut T) -> Result<(), FsError> {
+        let g = &self.geo;
+        let mut seen = vec![false; self.links.len()];
+        // (first cluster of a directory; 0 is the fixed FAT12/16 root region).
+        let root = if g.fat_type == FatType::Fat32 {
+            g.root_cluster
+        } else {
+            0
+        };
+        let mut todo = vec![root];
+        let mut entries = 0u64;
+        while let Some(dir) = todo.pop() {
+            let bytes = self.dir_bytes(io, dir)?;
+            for e in bytes.chunks_exact(32) {
+                match e[0] {
+                    0 => break,
+                    0xE5 => continue,
+                    _ => {}
+                }
+                let attr = e[11];
+                if attr & 0x0F == 0x0F || attr & 0x08 != 0 || e[0] == b'.' {
+                    continue; // long-name part, volume label, "." or ".."
+                }
+                entries += 1;
+                if entries > MAX_ENTRIES {
+                    return Err(corrupt("more than a million directory entries"));
+                }
+                let first = (le16(e, 20) << 16) | le16(e, 26);
+                let is_dir = attr & 0x10 != 0;
+                if first == 0 && !is_dir {
+                    continue; // an empty file
+                }
+                let allocated = (first as usize) < self.links.len()
+                    && first >= 2
+                    && matches!(self.links[first as usize], Link::Next(_) | Link::End);
+                if !allocated {
+                    return Err(corrupt(format!(
+                        "a directory entry starts at cluster {first}, which holds no data"
+                    )));
+                }
+                if is_dir {
+                    if std::mem::replace(&mut seen[first as usize], true) {
+                        return Err(corrupt(format!(
+                            "directory at cluster {first} is reached twice (a loop)"
+                        )));
+                    }
+                    todo.push(first);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The raw entries of the directory whose first cluster is `first` (0: the FAT12/16
+    /// root region), following its chain (checked finite by `read`).
+    fn dir_bytes<T: Read + Seek>(&self, io: &mut T, first: u64) -> Result<Vec<u8>, FsError> {
+        let g = &self.geo;
+        let ioe = |e: std::io::Error| FsError::Io {
+            context: "vfat: reading a directory".into(),
+            source: e,
+        };
+        let mut runs = Vec::new();
+        if first == 0 {
+            let root_len = g.data_start - g.fat_start - g.fat_bytes * g.fats;
+            runs.push((g.data_start - root_len, root_len));
+        } else {
+            let mut at = first;
+            loop {
+                runs.push((g.data_start + (at - 2) * g.cluster_bytes, g.cluster_bytes));
+                match self.links[at as usize] {
+                    Link::Next(n) => at = n,
+                    _ => break,
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (off, len) in runs {
+            let start = out.len();
+            out.resize(start + len as usize, 0);
+            io.seek(SeekFrom::Start(off)).map_err(ioe)?;
+            io.read_exact(&mut out[start..]).map_err(ioe)?;
+        }
+        Ok(out)
     }
 
     /// Byte ranges (offset, length) of the free clusters, merged.

@@ -90,7 +90,9 @@ fn no_such(path: &str) -> FsError {
 impl<T: ReadWriteSeek> VfatFs<T> {
     /// Open the volume in `io` (its `len` bytes), after checking its table.
     pub fn open(mut io: T, len: u64, name: &str) -> Result<Self, FsError> {
-        fat::Table::read(&mut io, len).map_err(|e| FsError::path(name, e.to_string()))?;
+        fat::Table::read(&mut io, len)
+            .and_then(|t| t.check_dirs(&mut io))
+            .map_err(|e| FsError::path(name, e.to_string()))?;
         let what = format!("{name}: opening");
         let fs = guarded(&what, move || {
             io.seek(SeekFrom::Start(0))?;
