@@ -47,18 +47,7 @@ fn as_raw(img: &Path, dir: &Path) -> PathBuf {
     if &magic != b"QFI\xfb" {
         return img.to_path_buf();
     }
-    require_tool("qemu-img");
-    let out = dir.join(format!(
-        "{}.as-raw",
-        img.file_name().unwrap().to_string_lossy()
-    ));
-    run_ok(
-        Command::new("qemu-img")
-            .args(["convert", "-O", "raw"])
-            .arg(img)
-            .arg(&out),
-    );
-    out
+    crate::util::to_raw(img, dir)
 }
 
 /// The base64 body lines of every private SSH host key in the root filesystem, read by debugfs.
