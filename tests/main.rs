@@ -8,6 +8,7 @@ mod glance;
 mod inspect;
 mod mount;
 mod mount_guests;
+mod names;
 mod output;
 mod recipe;
 mod seal;

@@ -20,7 +20,7 @@ use cloudseal::fs::ext4::read::Ext4ReadFs;
 use cloudseal::fs::os::{self, Root};
 use cloudseal::fs::prefix::PrefixFs;
 use cloudseal::fs::vfat::{ReadOnly, VfatFs};
-use cloudseal::fs::{FileKind, GuestFs, OsInfo, fstab, join};
+use cloudseal::fs::{FileKind, GuestFs, OsInfo, fstab, join, name};
 use cloudseal::part::{self, Partition, TableKind};
 use cloudseal::seal::{Action, SealOptions, Selection, plan_all};
 
@@ -78,6 +78,8 @@ struct PartReport {
 struct OpState {
     op: &'static str,
     summary: &'static str,
+    /// Escaped bytes of names that are not UTF-8 show as `\xNN`.
+    #[serde(serialize_with = "cloudseal::fs::name::serialize_all")]
     paths: Vec<String>,
     /// Paths found but not listed (a lower bound when a walk was cut short).
     more: usize,
@@ -437,7 +439,7 @@ fn human(r: &Report) -> String {
             for o in &r.host_state {
                 s.push_str(&format!("  {} ({}): {}\n", o.op, o.paths.len(), o.summary));
                 for p in &o.paths {
-                    s.push_str(&format!("      {p}\n"));
+                    s.push_str(&format!("      {}\n", name::display(p)));
                 }
             }
         }

@@ -8,6 +8,7 @@
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::dir::{Dir, Type};
@@ -18,7 +19,7 @@ use nix::sys::stat::{
 };
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchownat, ftruncate, symlinkat, syncfs, unlinkat};
 
-use super::{DirEntry, FileKind, FileMeta, FsError, GuestFs, GuestFsMut};
+use super::{DirEntry, FileKind, FileMeta, FsError, GuestFs, GuestFsMut, name};
 
 /// A guest filesystem rooted at a host directory.
 #[derive(Debug)]
@@ -56,7 +57,7 @@ impl DirFs {
         let how = OpenHow::new()
             .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
             .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
-        openat2(self.root.as_fd(), relative(path)?.as_str(), how)
+        openat2(self.root.as_fd(), &*name::decode(&relative(path)?), how)
             .map_err(|e| io_err(format!("opening guest directory {path}"), e))
     }
 
@@ -79,11 +80,12 @@ impl DirFs {
         let how = OpenHow::new()
             .flags(flags | OFlag::O_CLOEXEC)
             .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-        openat2(self.root.as_fd(), rel, how)
+        openat2(self.root.as_fd(), &*name::decode(rel), how)
     }
 
-    /// The parent directory of `path` (opened O_PATH) and the last component.
-    fn parent(&self, path: &str) -> Result<(Result<OwnedFd, Errno>, String), FsError> {
+    /// The parent directory of `path` (opened O_PATH) and the last component as the bytes
+    /// the filesystem knows it by.
+    fn parent(&self, path: &str) -> Result<(Result<OwnedFd, Errno>, Vec<u8>), FsError> {
         let comps = components(path)?;
         let Some((name, dirs)) = comps.split_last() else {
             return Err(FsError::path(path, "the guest root has no parent"));
@@ -94,7 +96,7 @@ impl DirFs {
             dirs.join("/")
         };
         let fd = self.open_in_root(&rel, OFlag::O_PATH | OFlag::O_DIRECTORY);
-        Ok((fd, name.to_string()))
+        Ok((fd, name::decode(name).into_owned()))
     }
 }
 
@@ -157,7 +159,7 @@ fn is_absent(e: Errno) -> bool {
 }
 
 /// A new guest entry belongs to root; unprivileged (test) runs keep their own uid.
-fn give_to_root(parent: &OwnedFd, name: &str, path: &str) -> Result<(), FsError> {
+fn give_to_root(parent: &OwnedFd, name: &[u8], path: &str) -> Result<(), FsError> {
     match fchownat(
         parent.as_fd(),
         name,
@@ -190,7 +192,11 @@ impl GuestFs for DirFs {
             Err(e) if is_absent(e) => return Ok(None),
             Err(e) => return Err(io_err(format!("opening the parent of {path}"), e)),
         };
-        match fstatat(parent.as_fd(), name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+        match fstatat(
+            parent.as_fd(),
+            name.as_slice(),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
             Ok(st) => Ok(Some(meta_of(&st))),
             Err(e) if is_absent(e) => Ok(None),
             Err(e) => Err(io_err(format!("stat {path}"), e)),
@@ -209,13 +215,11 @@ impl GuestFs for DirFs {
             if name == b"." || name == b".." {
                 continue;
             }
-            let name = std::str::from_utf8(name)
-                .map_err(|_| FsError::path(path, "holds a file name that is not UTF-8"))?
-                .to_string();
-            raw.push((name, entry.file_type()));
+            raw.push((name.to_vec(), entry.file_type()));
         }
         let mut out = Vec::with_capacity(raw.len());
-        for (name, ty) in raw {
+        for (bytes, ty) in raw {
+            let name = name::encode(&bytes).into_owned();
             let kind = match ty {
                 Some(Type::File) => FileKind::File,
                 Some(Type::Directory) => FileKind::Dir,
@@ -223,8 +227,9 @@ impl GuestFs for DirFs {
                 Some(_) => FileKind::Other,
                 // d_type unknown on some filesystems: ask.
                 None => {
-                    let st = fstatat(dir.as_fd(), name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
-                        .map_err(|e| io_err(format!("stat {}", super::join(path, &name)), e))?;
+                    let st =
+                        fstatat(dir.as_fd(), bytes.as_slice(), AtFlags::AT_SYMLINK_NOFOLLOW)
+                            .map_err(|e| io_err(format!("stat {}", super::join(path, &name)), e))?;
                     kind_of(&st)
                 }
             };
@@ -264,11 +269,9 @@ impl GuestFs for DirFs {
     fn read_link(&self, path: &str) -> Result<String, FsError> {
         let (parent, name) = self.parent(path)?;
         let parent = parent.map_err(|e| io_err(format!("opening the parent of {path}"), e))?;
-        let target = readlinkat(parent.as_fd(), name.as_str())
+        let target = readlinkat(parent.as_fd(), name.as_slice())
             .map_err(|e| io_err(format!("reading link {path}"), e))?;
-        target
-            .into_string()
-            .map_err(|_| FsError::path(path, "link target is not UTF-8"))
+        Ok(name::encode(target.as_bytes()).into_owned())
     }
 }
 
@@ -276,14 +279,14 @@ impl GuestFsMut for DirFs {
     fn remove_file(&mut self, path: &str) -> Result<(), FsError> {
         let (parent, name) = self.parent(path)?;
         let parent = parent.map_err(|e| io_err(format!("opening the parent of {path}"), e))?;
-        unlinkat(parent.as_fd(), name.as_str(), UnlinkatFlags::NoRemoveDir)
+        unlinkat(parent.as_fd(), name.as_slice(), UnlinkatFlags::NoRemoveDir)
             .map_err(|e| io_err(format!("removing {path}"), e))
     }
 
     fn remove_dir(&mut self, path: &str) -> Result<(), FsError> {
         let (parent, name) = self.parent(path)?;
         let parent = parent.map_err(|e| io_err(format!("opening the parent of {path}"), e))?;
-        unlinkat(parent.as_fd(), name.as_str(), UnlinkatFlags::RemoveDir)
+        unlinkat(parent.as_fd(), name.as_slice(), UnlinkatFlags::RemoveDir)
             .map_err(|e| io_err(format!("removing directory {path}"), e))
     }
 
@@ -303,12 +306,12 @@ impl GuestFsMut for DirFs {
         let parent = parent.map_err(|e| io_err(format!("opening the parent of {path}"), e))?;
         let flags = OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
         let perm = Mode::from_bits_truncate(mode & 0o7777);
-        let (fd, created) = match openat(parent.as_fd(), name.as_str(), flags, Mode::empty()) {
+        let (fd, created) = match openat(parent.as_fd(), name.as_slice(), flags, Mode::empty()) {
             Ok(fd) => (fd, false),
             Err(Errno::ENOENT) => {
                 let fd = openat(
                     parent.as_fd(),
-                    name.as_str(),
+                    name.as_slice(),
                     flags | OFlag::O_CREAT | OFlag::O_EXCL,
                     perm,
                 )
@@ -345,12 +348,12 @@ impl GuestFsMut for DirFs {
         let (parent, name) = self.parent(path)?;
         let parent = parent.map_err(|e| io_err(format!("opening the parent of {path}"), e))?;
         let perm = Mode::from_bits_truncate(mode & 0o7777);
-        mkdirat(parent.as_fd(), name.as_str(), perm)
+        mkdirat(parent.as_fd(), name.as_slice(), perm)
             .map_err(|e| io_err(format!("creating directory {path}"), e))?;
         // The umask may have cut bits.
         fchmodat(
             parent.as_fd(),
-            name.as_str(),
+            name.as_slice(),
             perm,
             FchmodatFlags::NoFollowSymlink,
         )
@@ -361,7 +364,7 @@ impl GuestFsMut for DirFs {
     fn symlink(&mut self, path: &str, target: &str) -> Result<(), FsError> {
         let (parent, name) = self.parent(path)?;
         let parent = parent.map_err(|e| io_err(format!("opening the parent of {path}"), e))?;
-        symlinkat(target, parent.as_fd(), name.as_str())
+        symlinkat(&*name::decode(target), parent.as_fd(), name.as_slice())
             .map_err(|e| io_err(format!("creating symlink {path}"), e))?;
         give_to_root(&parent, &name, path)
     }
@@ -369,8 +372,12 @@ impl GuestFsMut for DirFs {
     fn set_mode(&mut self, path: &str, mode: u32) -> Result<(), FsError> {
         let (parent, name) = self.parent(path)?;
         let parent = parent.map_err(|e| io_err(format!("opening the parent of {path}"), e))?;
-        let st = fstatat(parent.as_fd(), name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
-            .map_err(|e| io_err(format!("stat {path}"), e))?;
+        let st = fstatat(
+            parent.as_fd(),
+            name.as_slice(),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| io_err(format!("stat {path}"), e))?;
         if kind_of(&st) == FileKind::Symlink {
             return Err(FsError::path(
                 path,
@@ -380,7 +387,7 @@ impl GuestFsMut for DirFs {
         // Not a symlink (checked above), so following is the same as not following.
         fchmodat(
             parent.as_fd(),
-            name.as_str(),
+            name.as_slice(),
             Mode::from_bits_truncate(mode & 0o7777),
             FchmodatFlags::FollowSymlink,
         )
@@ -392,7 +399,7 @@ impl GuestFsMut for DirFs {
         let parent = parent.map_err(|e| io_err(format!("opening the parent of {path}"), e))?;
         fchownat(
             parent.as_fd(),
-            name.as_str(),
+            name.as_slice(),
             Some(Uid::from_raw(uid)),
             Some(Gid::from_raw(gid)),
             AtFlags::AT_SYMLINK_NOFOLLOW,
@@ -512,5 +519,37 @@ mod tests {
         fs.remove_dir("/etc/sub").unwrap();
         assert!(!t.path().join("etc/sub").exists());
         fs.flush().unwrap();
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_round_trip() {
+        use std::ffi::OsStr;
+        let (t, mut fs) = tree();
+        let r = t.path();
+        let raw = |b: &[u8]| r.join("etc").join(OsStr::from_bytes(b));
+        std::fs::write(raw(b"caf\xe9"), "x").unwrap();
+        std::fs::create_dir(raw(b"d\xff")).unwrap();
+        std::fs::write(raw(b"d\xff").join("f"), "y").unwrap();
+        symlink(OsStr::from_bytes(b"/t\xfe"), raw(b"l")).unwrap();
+        let names: Vec<_> = fs
+            .read_dir("/etc")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        let cafe = name::encode(b"caf\xe9").into_owned();
+        let d = name::encode(b"d\xff").into_owned();
+        assert!(names.contains(&cafe) && names.contains(&d), "{names:?}");
+        assert_eq!(fs.read_file(&format!("/etc/{cafe}"), 10).unwrap(), b"x");
+        assert_eq!(fs.read_file(&format!("/etc/{d}/f"), 10).unwrap(), b"y");
+        assert_eq!(fs.read_link("/etc/l").unwrap(), name::encode(b"/t\xfe"));
+        fs.remove_file(&format!("/etc/{cafe}")).unwrap();
+        assert!(!raw(b"caf\xe9").exists());
+        fs.symlink("/etc/l2", &name::encode(b"/u\xfd")).unwrap();
+        let target = std::fs::read_link(r.join("etc/l2")).unwrap();
+        assert_eq!(target.as_os_str().as_bytes(), b"/u\xfd");
+        let missing = name::encode(b"/etc/gone\xfa");
+        let e = fs.read_file(&missing, 10).unwrap_err().to_string();
+        assert!(e.contains("/etc/gone\\xfa"), "{e}");
     }
 }

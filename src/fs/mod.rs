@@ -2,12 +2,15 @@
 //!
 //! Guest paths are absolute, '/'-separated strings as seen from inside the guest ("/etc/ssh").
 //! An implementation must never resolve a guest path to anything outside the guest.
+//! A name that is not UTF-8 travels escaped (see [`name`]): backends `encode` what they read
+//! and `decode` what they hand to the filesystem; messages show it with `name::display`.
 
 pub mod detect;
 pub mod dir;
 pub mod ext4;
 pub mod fstab;
 pub mod mount;
+pub mod name;
 pub mod os;
 pub mod prefix;
 pub mod vfat;
@@ -52,17 +55,17 @@ pub struct DirEntry {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
-    #[error("{context}")]
+    #[error("{}", name::display(context))]
     Io {
         context: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("corrupt filesystem: {0}")]
+    #[error("corrupt filesystem: {}", name::display(.0))]
     Corrupt(String),
-    #[error("unsupported filesystem: {0}")]
+    #[error("unsupported filesystem: {}", name::display(.0))]
     Unsupported(String),
-    #[error("{path}: {msg}")]
+    #[error("{}: {}", name::display(path), name::display(msg))]
     Path { path: String, msg: String },
     #[error(transparent)]
     Disk(#[from] crate::disk::DiskError),

@@ -1,19 +1,33 @@
-//! Actions that operations plan and the executor applies.
+//! Actions that operations plan and the executor applies. Paths serialize in their
+//! `fs::name::display` form (escaped bytes as `\xNN`).
 
 /// One change to a guest filesystem.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
     /// Remove a file, symlink or special file.
-    Remove { path: String },
+    Remove {
+        #[serde(serialize_with = "crate::fs::name::serialize")]
+        path: String,
+    },
     /// Remove a directory and everything below it.
-    RemoveTree { path: String },
+    RemoveTree {
+        #[serde(serialize_with = "crate::fs::name::serialize")]
+        path: String,
+    },
     /// Remove everything inside a directory, keeping the directory itself.
-    EmptyDir { path: String },
+    EmptyDir {
+        #[serde(serialize_with = "crate::fs::name::serialize")]
+        path: String,
+    },
     /// Cut a file to zero length, keeping the inode, owner and mode.
-    Truncate { path: String },
+    Truncate {
+        #[serde(serialize_with = "crate::fs::name::serialize")]
+        path: String,
+    },
     /// Replace a file's content (an edited config file), keeping owner and mode.
     Write {
+        #[serde(serialize_with = "crate::fs::name::serialize")]
         path: String,
         #[serde(skip)]
         content: Vec<u8>,
@@ -21,7 +35,11 @@ pub enum Action {
         note: String,
     },
     /// Something found that the operation reports but does not change (static IP config).
-    Report { path: String, note: String },
+    Report {
+        #[serde(serialize_with = "crate::fs::name::serialize")]
+        path: String,
+        note: String,
+    },
 }
 
 impl Action {

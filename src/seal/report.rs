@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::plan::{Action, PlannedAction};
+use crate::fs::name::display;
 
 /// What was done to one path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -43,6 +44,7 @@ impl ChangeKind {
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Change {
+    #[serde(serialize_with = "crate::fs::name::serialize")]
     pub path: String,
     pub change: ChangeKind,
     /// Entries removed (a tree or a directory's content counts every entry; a file is 1).
@@ -129,7 +131,7 @@ impl fmt::Display for Report {
         }
         for o in &self.ops {
             for c in &o.changes {
-                write!(f, "{}: {} {}", o.op, c.change.verb(), c.path)?;
+                write!(f, "{}: {} {}", o.op, c.change.verb(), display(&c.path))?;
                 if matches!(c.change, ChangeKind::RemovedTree | ChangeKind::Emptied) {
                     write!(f, " ({} entries)", c.entries)?;
                 }
@@ -153,7 +155,7 @@ impl fmt::Display for PlannedAction {
             Action::Write { .. } => "rewrite",
             Action::Report { .. } => "report",
         };
-        write!(f, "{}: {verb} {}", self.op, self.action.path())?;
+        write!(f, "{}: {verb} {}", self.op, display(self.action.path()))?;
         match &self.action {
             Action::Write { note, .. } | Action::Report { note, .. } => write!(f, ": {note}"),
             _ => Ok(()),

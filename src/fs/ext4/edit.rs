@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::ffi::{self, BlockIo, Code, Handle, SuperInfo};
-use crate::fs::{DirEntry, FileKind, FileMeta, FsError, GuestFs, GuestFsMut};
+use crate::fs::{DirEntry, FileKind, FileMeta, FsError, GuestFs, GuestFsMut, name};
 
 const INCOMPAT_RECOVER: u32 = 0x0004;
 const STATE_VALID: u32 = 0x0001;
@@ -89,7 +89,8 @@ fn cpath(path: &str) -> Result<CString, FsError> {
     if !path.starts_with('/') {
         return Err(FsError::path(path, "not an absolute guest path"));
     }
-    CString::new(path).map_err(|_| FsError::path(path, "contains a NUL byte"))
+    CString::new(name::decode(path).into_owned())
+        .map_err(|_| FsError::path(path, "contains a NUL byte"))
 }
 
 /// Split "/a/b/c" into ("/a/b", "c"); refuses "/", "." and "..".
@@ -102,7 +103,8 @@ fn split(path: &str) -> Result<(CString, CString), FsError> {
         return Err(FsError::path(path, "has no final name to act on"));
     }
     let parent = if parent.is_empty() { "/" } else { parent };
-    let name = CString::new(name).map_err(|_| FsError::path(path, "contains a NUL byte"))?;
+    let name = CString::new(name::decode(name).into_owned())
+        .map_err(|_| FsError::path(path, "contains a NUL byte"))?;
     Ok((cpath(parent)?, name))
 }
 
@@ -234,7 +236,7 @@ impl Ext4Fs {
     /// The parent directory's inode and the final name, for a change to `path`.
     fn parent_of(&self, path: &str) -> Result<(u32, CString), FsError> {
         let (parent, name) = split(path)?;
-        let p = parent.to_string_lossy();
+        let p = name::encode(parent.as_bytes());
         let ino = match self.h.lookup(&parent, true) {
             Ok(ino) => ino,
             Err(e) if e.is_not_found() || e.is_not_dir() => {
@@ -278,32 +280,22 @@ impl GuestFs for Ext4Fs {
             return Err(FsError::path(path, "not a directory"));
         }
         let mut out = Vec::new();
-        let mut bad: Option<String> = None;
         self.h
-            .read_dir(ino, &mut |name, _ino, kind| {
-                if name == b"." || name == b".." {
+            .read_dir(ino, &mut |raw, _ino, kind| {
+                if raw == b"." || raw == b".." {
                     return;
                 }
-                match std::str::from_utf8(name) {
-                    Ok(n) => out.push(DirEntry {
-                        name: n.to_string(),
-                        kind: match kind {
-                            ffi::KIND_FILE => FileKind::File,
-                            ffi::KIND_DIR => FileKind::Dir,
-                            ffi::KIND_SYMLINK => FileKind::Symlink,
-                            _ => FileKind::Other,
-                        },
-                    }),
-                    Err(_) => bad = Some(String::from_utf8_lossy(name).into_owned()),
-                }
+                out.push(DirEntry {
+                    name: name::encode(raw).into_owned(),
+                    kind: match kind {
+                        ffi::KIND_FILE => FileKind::File,
+                        ffi::KIND_DIR => FileKind::Dir,
+                        ffi::KIND_SYMLINK => FileKind::Symlink,
+                        _ => FileKind::Other,
+                    },
+                });
             })
             .map_err(|e| self.err(path, "reading the directory", e))?;
-        if let Some(b) = bad {
-            return Err(FsError::path(
-                path,
-                format!("entry name {b:?} is not UTF-8"),
-            ));
-        }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
@@ -341,7 +333,7 @@ impl GuestFs for Ext4Fs {
             .h
             .readlink(ino, MAX_LINK)
             .map_err(|e| self.err(path, "reading the symlink", e))?;
-        String::from_utf8(target).map_err(|_| FsError::path(path, "symlink target is not UTF-8"))
+        Ok(name::encode(&target).into_owned())
     }
 }
 
@@ -422,7 +414,8 @@ impl GuestFsMut for Ext4Fs {
             return Err(FsError::path(path, "already exists"));
         }
         let (dir, name) = self.parent_of(path)?;
-        let t = CString::new(target).map_err(|_| FsError::path(path, "target contains NUL"))?;
+        let t = CString::new(name::decode(target).into_owned())
+            .map_err(|_| FsError::path(path, "target contains NUL"))?;
         self.h
             .symlink(dir, &name, &t)
             .map_err(|e| self.err(path, "creating the symlink", e))?;

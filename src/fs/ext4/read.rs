@@ -9,7 +9,7 @@ use std::sync::Arc;
 use ext4_view::{Ext4, Ext4Error, Ext4Read, FileType};
 
 use crate::disk::{BlockDev, DiskError};
-use crate::fs::{DirEntry, FileKind, FileMeta, FsError, GuestFs};
+use crate::fs::{DirEntry, FileKind, FileMeta, FsError, GuestFs, name};
 
 /// One partition of a disk, as ext4-view reads it.
 struct PartReader {
@@ -113,7 +113,7 @@ fn type_bits(t: FileType) -> u32 {
 
 impl GuestFs for Ext4ReadFs {
     fn metadata(&self, path: &str) -> Result<Option<FileMeta>, FsError> {
-        match self.fs.symlink_metadata(path) {
+        match self.fs.symlink_metadata(&*name::decode(path)) {
             Ok(m) => Ok(Some(FileMeta {
                 kind: kind_of(m.file_type()),
                 size: m.len(),
@@ -128,19 +128,20 @@ impl GuestFs for Ext4ReadFs {
 
     fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>, FsError> {
         let mut out = Vec::new();
-        for entry in self.fs.read_dir(path).map_err(|e| map_err(path, e))? {
+        for entry in self
+            .fs
+            .read_dir(&*name::decode(path))
+            .map_err(|e| map_err(path, e))?
+        {
             let entry = entry.map_err(|e| map_err(path, e))?;
-            let name = entry.file_name();
-            let Ok(name) = name.as_str() else {
-                log::warn!("{path}: skipping an entry whose name is not UTF-8");
-                continue;
-            };
-            if name == "." || name == ".." {
+            let file_name = entry.file_name();
+            let raw: &[u8] = file_name.as_ref();
+            if raw == b"." || raw == b".." {
                 continue;
             }
             let kind = kind_of(entry.file_type().map_err(|e| map_err(path, e))?);
             out.push(DirEntry {
-                name: name.to_string(),
+                name: name::encode(raw).into_owned(),
                 kind,
             });
         }
@@ -149,7 +150,10 @@ impl GuestFs for Ext4ReadFs {
     }
 
     fn read_file(&self, path: &str, limit: u64) -> Result<Vec<u8>, FsError> {
-        let mut file = self.fs.open(path).map_err(|e| map_err(path, e))?;
+        let mut file = self
+            .fs
+            .open(&*name::decode(path))
+            .map_err(|e| map_err(path, e))?;
         let size = file.metadata().len();
         if size > limit {
             return Err(FsError::path(
@@ -173,10 +177,10 @@ impl GuestFs for Ext4ReadFs {
     }
 
     fn read_link(&self, path: &str) -> Result<String, FsError> {
-        let target = self.fs.read_link(path).map_err(|e| map_err(path, e))?;
-        target
-            .to_str()
-            .map(str::to_string)
-            .map_err(|_| FsError::path(path, "symlink target is not UTF-8"))
+        let target = self
+            .fs
+            .read_link(&*name::decode(path))
+            .map_err(|e| map_err(path, e))?;
+        Ok(name::encode(target.as_ref()).into_owned())
     }
 }

@@ -14,7 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use fatfs::{Date, DateTime, FileSystem, FsOptions, ReadWriteSeek, Time, TimeProvider};
 
-use super::{DirEntry, FileKind, FileMeta, FsError, GuestFs, GuestFsMut};
+use super::{DirEntry, FileKind, FileMeta, FsError, GuestFs, GuestFsMut, name};
 
 pub struct VfatFs<T: ReadWriteSeek> {
     fs: FileSystem<T>,
@@ -64,10 +64,17 @@ fn guarded<R>(what: &str, f: impl FnOnce() -> std::io::Result<R>) -> Result<R, F
     }
 }
 
-/// "/a/b" -> "a/b"; refuses '..' and empty names.
+/// "/a/b" -> "a/b"; refuses '..', empty names and escaped bytes (FAT long names are UTF-16:
+/// a name that is not UTF-8 cannot exist here, and must not be created as garbage).
 fn relative(path: &str) -> Result<String, FsError> {
     if !path.starts_with('/') {
         return Err(FsError::path(path, "guest path is not absolute"));
+    }
+    if name::has_escapes(path) {
+        return Err(FsError::path(
+            path,
+            "holds bytes that are not UTF-8, which a vfat name cannot",
+        ));
     }
     let comps: Vec<&str> = path
         .split('/')
@@ -323,5 +330,19 @@ impl<S> Write for ReadOnly<S> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_refuses_escaped_bytes() {
+        assert_eq!(relative("/EFI/boot").unwrap(), "EFI/boot");
+        let odd = format!("/EFI/{}", name::encode(b"caf\xe9"));
+        let e = relative(&odd).unwrap_err().to_string();
+        assert!(e.contains("/EFI/caf\\xe9"), "{e}");
+        assert!(e.contains("not UTF-8"), "{e}");
     }
 }
