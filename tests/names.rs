@@ -265,3 +265,57 @@ fn inspect_and_dry_run_list_odd_names_readably() {
         assert!(planned.contains(&want), "{want:?} not in {planned:#?}");
     }
 }
+
+/// customize: `copy-in` of a host tree whose names and link targets are not UTF-8 lands them
+/// byte for byte; `delete` with a glob matches an odd name; the report shows `\xNN`.
+#[test]
+fn customize_copies_in_and_deletes_odd_names() {
+    use cloudseal::fs::ext4::Ext4Fs;
+    use cloudseal::recipe::{self, VarSource, customize};
+    use std::ffi::OsStr;
+    require_tool("mke2fs");
+    let t = tempdir();
+    let dir = t.path();
+    let host = dir.join("tree");
+    std::fs::create_dir_all(host.join(OsStr::from_bytes(b"sub\xe9"))).unwrap();
+    std::fs::write(host.join(OsStr::from_bytes(b"sub\xe9/f\xff")), "odd\n").unwrap();
+    std::os::unix::fs::symlink(OsStr::from_bytes(b"/t\xfe"), host.join("link")).unwrap();
+    let guest = dir.join("guest");
+    std::fs::create_dir_all(guest.join("var/log")).unwrap();
+    std::fs::write(guest.join(OsStr::from_bytes(b"var/log/a\xe9.log")), "x\n").unwrap();
+    std::fs::write(guest.join("var/log/keep.txt"), "z\n").unwrap();
+    let img = dir.join("root.ext4");
+    run_ok(
+        Command::new("mke2fs")
+            .args(["-q", "-F", "-t", "ext4", "-d"])
+            .arg(&guest)
+            .arg(&img)
+            .arg("16M"),
+    );
+    std::fs::write(dir.join("base.img"), b"").unwrap();
+    let text = format!(
+        "[base]\npath = \"base.img\"\n\n\
+         [[customize]]\nop = \"copy-in\"\nfrom = \"{}\"\nto = \"/srv\"\n\n\
+         [[customize]]\nop = \"delete\"\npath = \"/var/log/*.log\"\n\n\
+         [[output]]\npath = \"out.qcow2\"\n",
+        host.display()
+    );
+    let vars = VarSource::from_args(&[], false).unwrap();
+    let r = recipe::parse(&text, dir, &vars).unwrap_or_else(|e| panic!("{e:?}"));
+    let mut fs = Ext4Fs::open(&img, 0, true, "root").unwrap();
+    let reports = customize::apply(&mut fs, &r.customize).unwrap_or_else(|e| panic!("{e:#?}"));
+    fs.close().unwrap();
+    crate::ext4::e2fsck_clean(&img, 0);
+    let json = serde_json::to_string(&reports).unwrap();
+    assert_readable(&json);
+    assert!(json.contains(r#""/srv/sub\\xe9/f\\xff""#), "{json}");
+    assert!(json.contains(r#""/var/log/a\\xe9.log""#), "{json}");
+    let tree = ext4_tree(&img, &dir.join("dump"));
+    assert_eq!(
+        tree.get(&key(b"/srv/sub\xe9/f\xff")),
+        Some(&Node::File(b"odd\n".to_vec()))
+    );
+    assert_eq!(tree.get("/srv/link"), Some(&Node::Link(b"/t\xfe".to_vec())));
+    assert!(!tree.contains_key(&key(b"/var/log/a\xe9.log")));
+    assert!(tree.contains_key("/var/log/keep.txt"));
+}

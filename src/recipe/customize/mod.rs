@@ -43,6 +43,8 @@ pub enum ChangeKind {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
+    /// Shown as `fs::name::display` (a byte of a name that is not UTF-8 as `\xNN`).
+    #[serde(serialize_with = "crate::fs::name::serialize")]
     pub path: String,
     pub change: ChangeKind,
 }

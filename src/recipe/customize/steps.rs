@@ -1,11 +1,12 @@
 //! One function per customize step.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::firstboot;
 use super::users;
 use super::{Change, ChangeKind, MAX_HOST_FILE};
-use crate::fs::{FileKind, FsError, GuestFs, GuestFsMut, join};
+use crate::fs::{FileKind, FsError, GuestFs, GuestFsMut, join, name};
 use crate::recipe::schema::*;
 use crate::recipe::validate::{parse_mode, split_owner};
 use crate::seal::{Action, PlannedAction};
@@ -33,15 +34,16 @@ fn owner_of(fs: &dyn GuestFs, s: &str) -> Result<(u32, u32), FsError> {
     users::resolve_owner(fs, u, g)
 }
 
-fn read_host(p: &str) -> Result<Vec<u8>, FsError> {
+fn read_host(p: impl AsRef<Path>) -> Result<Vec<u8>, FsError> {
+    let p = p.as_ref();
     let io = |source| FsError::Io {
-        context: format!("reading host file {p}"),
+        context: format!("reading host file {}", p.display()),
         source,
     };
     let meta = std::fs::metadata(p).map_err(io)?;
     if meta.len() > MAX_HOST_FILE {
         return Err(bad(
-            p,
+            &p.display().to_string(),
             format!("host file larger than {MAX_HOST_FILE} bytes"),
         ));
     }
@@ -238,10 +240,9 @@ fn copy_in(fs: &mut dyn GuestFsMut, c: &CopyInStep, ch: &mut Vec<Change>) -> Res
             .path()
             .strip_prefix(root)
             .map_err(|_| bad(&c.from, "walked outside the directory"))?;
-        let rel = rel
-            .to_str()
-            .ok_or_else(|| bad(&c.from, format!("host name {rel:?} is not UTF-8")))?;
-        let dest = join(&c.to, rel);
+        // A host name that is not UTF-8 is carried escaped, as the guest's own names are.
+        let rel = name::encode(rel.as_os_str().as_bytes());
+        let dest = join(&c.to, &rel);
         let meta = entry
             .path()
             .symlink_metadata()
@@ -265,17 +266,14 @@ fn copy_in(fs: &mut dyn GuestFsMut, c: &CopyInStep, ch: &mut Vec<Change>) -> Res
                 context: format!("reading link {}", entry.path().display()),
                 source,
             })?;
-            let target = target
-                .to_str()
-                .ok_or_else(|| bad(&dest, "symlink target is not UTF-8"))?
-                .to_string();
+            let target = name::encode(target.as_os_str().as_bytes()).into_owned();
             if fs.metadata(&dest)?.is_some() {
                 fs.remove_file(&dest)?;
             }
             fs.symlink(&dest, &target)?;
             rec(ch, &dest, ChangeKind::Symlink);
         } else if ft.is_file() {
-            let data = read_host(&entry.path().display().to_string())?;
+            let data = read_host(entry.path())?;
             put_file(fs, &dest, &data, Some(perm), None, ch)?;
         } else {
             return Err(bad(&dest, "host entry is not a file, directory or symlink"));
