@@ -157,7 +157,11 @@ pub fn run(g: &GlobalArgs, a: BuildArgs) -> anyhow::Result<ExitCode> {
         );
         for c in &s.changes {
             let kind = serde_json::to_value(c.change)?;
-            println!("  {} {}", kind.as_str().unwrap_or("changed"), c.path);
+            println!(
+                "  {} {}",
+                kind.as_str().unwrap_or("changed"),
+                cloudseal::fs::name::display(&c.path)
+            );
         }
     }
     if a.dry_run {
