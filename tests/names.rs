@@ -211,6 +211,14 @@ fn xfs_mount_seal_handles_names_that_are_not_utf8() {
     let before = xfs_tree(&input, &dir.path().join("in"));
     let after = xfs_tree(&out, &dir.path().join("out"));
     check_outcome(&before, &after);
+    // util::tree_listing (find, sha256sum, getfattr) reads the odd names losslessly too.
+    let listing = crate::util::tree_listing(&out, None, "xfs", None);
+    let link = listing
+        .get(&key(b"/etc/link\xf0"))
+        .expect("odd symlink listed");
+    assert_eq!(link.target.as_deref(), Some(key(b"/target\xfe").as_str()));
+    assert!(listing[&key(b"/etc/caf\xe9.conf")].sha256.is_some());
+    assert!(!listing.contains_key(&key(b"/var/log/caf\xe9.log")));
 }
 
 #[test]

@@ -398,7 +398,8 @@ fn parse_walk(out: &Path) -> BTreeMap<String, Entry> {
     let entries = read("entries");
     let fields: Vec<String> = entries
         .split(|&b| b == 0)
-        .map(|f| String::from_utf8(f.to_vec()).expect("utf-8 path"))
+        // Names that are not UTF-8 keep their bytes, escaped as cloudseal's GuestFs does.
+        .map(|f| cloudseal::fs::name::encode(f).into_owned())
         .collect();
     // Six NUL-terminated fields per entry, so one empty string after the last.
     assert_eq!(fields.len() % 6, 1, "malformed find output");
@@ -422,7 +423,7 @@ fn parse_walk(out: &Path) -> BTreeMap<String, Entry> {
         map.insert(guest(&f[4]), entry);
     }
     for line in read("sums").split(|&b| b == 0).filter(|l| !l.is_empty()) {
-        let line = String::from_utf8(line.to_vec()).expect("utf-8 sha256sum line");
+        let line = cloudseal::fs::name::encode(line).into_owned();
         let (hash, path) = line.split_once("  ").expect("sha256sum line");
         let e = map.get_mut(&guest(path)).expect("hashed path listed");
         e.sha256 = Some(hash.to_string());
@@ -464,7 +465,7 @@ fn unescape_getfattr(s: &str) -> String {
             i += 1;
         }
     }
-    String::from_utf8(out).expect("utf-8 path")
+    cloudseal::fs::name::encode(&out).into_owned()
 }
 
 /// (mount table of PID 1's namespace, `losetup --list --json`): take one before and one after a
