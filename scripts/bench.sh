@@ -73,7 +73,10 @@ measure() {
     shift 2
     local times=() rss=0
     for _ in $(seq "$RUNS"); do
+        # Untimed: settle the previous run's writeback (qemu-img's unsynced output, the
+        # freeing of the deleted file) so it is not charged to whichever command runs next.
         rm -f "$out"
+        sync
         /usr/bin/time -v -o time.txt "$@" >/dev/null 2>err.txt || {
             echo "bench: $name failed:" >&2
             cat err.txt time.txt >&2

@@ -8,6 +8,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod digest;
 pub mod disk;
 pub mod fs;
 pub mod glance;

@@ -183,6 +183,30 @@ fn refuses_to_overwrite_without_force_and_to_write_the_input() {
     assert_eq!(leftovers(dir.path()), Vec::<PathBuf>::new());
 }
 
+#[test]
+fn output_mode_is_0666_less_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let input = fixture("qcow2/small.raw");
+    for (umask, want) in [("027", 0o640), ("077", 0o600), ("002", 0o664)] {
+        for format in ["qcow2", "raw"] {
+            let out = dir.path().join(format!("u{umask}.{format}"));
+            run_ok(
+                Command::new("sh")
+                    .args(["-c", &format!("umask {umask} && exec \"$@\""), "sh"])
+                    .arg(env!("CARGO_BIN_EXE_cloudseal"))
+                    .args(["convert", "-q", "--checksum-file", "-O", format])
+                    .arg(&input)
+                    .arg(&out),
+            );
+            for p in [out.clone(), out.with_extension(format!("{format}.sha256"))] {
+                let mode = std::fs::metadata(&p).expect("output").permissions().mode();
+                assert_eq!(mode & 0o7777, want, "{} under umask {umask}", p.display());
+            }
+        }
+    }
+}
+
 /// Temporary files left in `dir`.
 fn leftovers(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)

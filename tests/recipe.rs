@@ -628,6 +628,14 @@ fn build_twice_gives_identical_outputs_and_manifests() {
     }
     let m = manifest_sans_timings(&out.join(names[2]));
     assert_eq!(m, manifest_sans_timings(&first.join(names[2])));
+    // Every output is created as any file is here: 0666 less the umask.
+    use std::os::unix::fs::PermissionsExt;
+    let probe = t.path().join("mode-probe");
+    std::fs::write(&probe, b"").unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    for n in names {
+        assert_eq!(mode(&out.join(n)), mode(&probe), "mode of {n}");
+    }
 
     // The outputs are sound and hold the same disk.
     let qcow = out.join("img.qcow2");

@@ -1,11 +1,11 @@
-//! md5 + sha512 of the bytes as they go by: Glance's `checksum` and `os_hash_value`.
+//! md5 + sha512 of the bytes as they go by: Glance's `checksum` and `os_hash_value`. The two
+//! run on their own threads (`crate::digest`), so hashing does not halve the upload speed.
 
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use md5::{Digest, Md5};
-use sha2::Sha512;
+use crate::digest::{Algo, DigestError, Digester};
 
 /// What we know of the bytes we send. Hex strings, lowercase, as Glance reports them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -15,15 +15,10 @@ pub struct Hashes {
     pub sha512: String,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A `Read` wrapper that hashes everything read through it and reports progress.
 pub struct HashingReader<'a, R> {
     inner: R,
-    md5: Md5,
-    sha512: Sha512,
+    digests: Digester,
     done: u64,
     total: u64,
     progress: &'a mut dyn FnMut(u64, u64),
@@ -34,8 +29,7 @@ impl<'a, R: Read> HashingReader<'a, R> {
     pub fn new(inner: R, total: u64, progress: &'a mut dyn FnMut(u64, u64)) -> Self {
         HashingReader {
             inner,
-            md5: Md5::new(),
-            sha512: Sha512::new(),
+            digests: Digester::new(&[Algo::Md5, Algo::Sha512]),
             done: 0,
             total,
             progress,
@@ -53,12 +47,14 @@ impl<'a, R: Read> HashingReader<'a, R> {
         self.done
     }
 
-    pub fn finish(self) -> Hashes {
-        Hashes {
+    pub fn finish(self) -> Result<Hashes, DigestError> {
+        let mut h = self.digests.finish()?.into_iter();
+        let mut next = || h.next().unwrap_or_default();
+        Ok(Hashes {
             size: self.done,
-            md5: hex(&self.md5.finalize()),
-            sha512: hex(&self.sha512.finalize()),
-        }
+            md5: next(),
+            sha512: next(),
+        })
     }
 }
 
@@ -70,8 +66,7 @@ impl<R: Read> Read for HashingReader<'_, R> {
         }
         let n = self.inner.read(buf)?;
         let chunk = &buf[..n];
-        self.md5.update(chunk);
-        self.sha512.update(chunk);
+        self.digests.update(chunk);
         self.done += n as u64;
         (self.progress)(self.done, self.total);
         Ok(n)
@@ -86,7 +81,7 @@ pub fn hash_stream(
 ) -> std::io::Result<Hashes> {
     let mut h = HashingReader::new(r, total, progress);
     std::io::copy(&mut h, &mut std::io::sink())?;
-    Ok(h.finish())
+    h.finish().map_err(std::io::Error::other)
 }
 
 #[cfg(test)]

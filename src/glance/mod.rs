@@ -56,6 +56,8 @@ pub enum GlanceError {
         #[source]
         source: std::io::Error,
     },
+    #[error("hashing the upload")]
+    Digest(#[from] crate::digest::DigestError),
 }
 
 impl GlanceError {

@@ -227,7 +227,7 @@ fn send_and_check(
     let mut reader = HashingReader::new(BufReader::with_capacity(1 << 20, f), len, progress)
         .stop_on(opts.cancel.clone());
     glance.put_data(id, opts.import, &mut reader, len)?;
-    let sent = reader.finish();
+    let sent = reader.finish()?;
     if sent.size != len {
         return Err(GlanceError::Verify(format!(
             "{shown} changed while it was uploaded: {} bytes sent, {len} expected",

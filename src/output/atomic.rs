@@ -3,7 +3,7 @@
 //! temporary, so errors and interrupts leave nothing under the final name.
 
 use std::fs::File;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
@@ -31,9 +31,12 @@ impl AtomicFile {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
+        // 0666 less the umask, as any other tool's output (qemu-img, cp); tempfile's own
+        // default, 0600, would hide a golden image from the web server or group that serves it.
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".cloudseal-tmp")
+            .permissions(std::fs::Permissions::from_mode(0o666))
             .tempfile_in(dir)
             .map_err(|e| {
                 OutputError::io(format!("creating a temporary file in {}", dir.display()), e)

@@ -121,6 +121,8 @@ pub enum OutputError {
     Interrupted,
     #[error("image too large for the chosen cluster size: {0}")]
     TooLarge(String),
+    #[error("hashing the output")]
+    Digest(#[from] crate::digest::DigestError),
 }
 
 impl OutputError {

@@ -4,10 +4,11 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-use super::hashing::{Checksums, Hasher};
+use super::hashing::Checksums;
 use super::source::spawn_reader;
 use super::writeback::Writeback;
 use super::{OutputError, OutputOptions, check_cancel};
+use crate::digest::Piece;
 use crate::disk::BlockDev;
 use crate::progress::ProgressSink;
 
@@ -22,7 +23,7 @@ pub fn write(
     progress: &dyn ProgressSink,
 ) -> Result<Option<Checksums>, OutputError> {
     let size = src.size();
-    let hasher = opts.checksums.then(Hasher::new);
+    let mut digests = opts.checksums.then(Checksums::digester);
     let mut writeback = Writeback::new(file);
     progress.start("writing", size);
     std::thread::scope(|s| -> Result<(), OutputError> {
@@ -30,6 +31,8 @@ pub fn write(
         for batch in rx {
             let batch = batch?;
             check_cancel(&opts.cancel)?;
+            // The batch's runs in file order, hashed as one chunk (holes as zeros).
+            let mut pieces = Vec::new();
             let mut i = 0;
             while i < batch.units() {
                 let zero = batch.zero[i];
@@ -40,17 +43,16 @@ pub fn write(
                 let (a, _) = batch.unit_range(i);
                 let (_, b) = batch.unit_range(j - 1);
                 if zero {
-                    if let Some(h) = &hasher {
-                        h.zeros((b - a) as u64);
-                    }
+                    pieces.push(Piece::Zeros((b - a) as u64));
                 } else {
                     file.write_all_at(&batch.buf[a..b], batch.off + a as u64)
                         .map_err(|e| OutputError::io("writing the output", e))?;
-                    if let Some(h) = &hasher {
-                        h.bytes(&batch.buf, a, b);
-                    }
+                    pieces.push(Piece::Bytes(a..b));
                 }
                 i = j;
+            }
+            if let Some(d) = &mut digests {
+                d.pieces(&batch.buf, pieces);
             }
             writeback.written_up_to(batch.off + batch.buf.len() as u64);
             progress.set_position(batch.off + batch.buf.len() as u64);
@@ -60,5 +62,5 @@ pub fn write(
     file.set_len(size)
         .map_err(|e| OutputError::io("setting the output size", e))?;
     progress.finish();
-    Ok(hasher.map(Hasher::finish))
+    Ok(digests.map(Checksums::from_digests).transpose()?)
 }

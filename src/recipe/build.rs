@@ -291,8 +291,12 @@ fn hex(b: &[u8]) -> String {
 
 fn write_atomic(p: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
     let dir = p.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    // 0666 less the umask, like the image it describes.
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)?;
     tmp.write_all(data)?;
     tmp.write_all(b"\n")?;
     tmp.as_file().sync_all()?;

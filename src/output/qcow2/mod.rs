@@ -15,7 +15,7 @@ use std::sync::mpsc::sync_channel;
 use rayon::prelude::*;
 
 use super::compress::{Codec, compress_cluster};
-use super::hashing::{Checksums, Hasher};
+use super::hashing::Checksums;
 use super::source::{Batch, spawn_reader};
 use super::writeback::Writeback;
 use super::{OutputError, OutputOptions, check_cancel};
@@ -394,7 +394,7 @@ pub fn hash_file(
         .metadata()
         .map_err(|e| OutputError::io("reading the output back", e))?
         .len();
-    let hasher = Hasher::new();
+    let mut digests = Checksums::digester();
     progress.start("hashing", len);
     // Buffers come back once the digest threads dropped them; reuse saves a zero fill each.
     let mut spare: Vec<Arc<Vec<u8>>> = Vec::new();
@@ -411,7 +411,7 @@ pub fn hash_file(
         file.read_exact_at(&mut v, off)
             .map_err(|e| OutputError::io("reading the output back", e))?;
         let buf = Arc::new(v);
-        hasher.bytes(&buf, 0, n);
+        digests.bytes(&buf, 0..n);
         if spare.len() < 8 {
             spare.push(buf);
         }
@@ -419,5 +419,5 @@ pub fn hash_file(
         progress.set_position(off);
     }
     progress.finish();
-    Ok(hasher.finish())
+    Ok(Checksums::from_digests(digests)?)
 }
