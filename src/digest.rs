@@ -321,6 +321,9 @@ mod tests {
     fn nothing_fed_gives_the_empty_digests() {
         assert_eq!(Digester::new(&ALL).finish().unwrap(), one_shot(b""));
         let d = Digester::new(&[Algo::Md5]);
-        assert_eq!(d.finish().unwrap(), vec!["d41d8cd98f00b204e9800998ecf8427e"]);
+        assert_eq!(
+            d.finish().unwrap(),
+            vec!["d41d8cd98f00b204e9800998ecf8427e"]
+        );
     }
 }
