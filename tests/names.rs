@@ -1,8 +1,8 @@
 //! File names that are not UTF-8 (fixtures `names/`, scripts/fixtures/names.sh): sealing
 //! removes the odd names the operations cover, keeps every other odd name byte-identical, the
 //! filesystem checker finds nothing wrong, and reports show the names readably (`\xNN`).
-//! ext4 is sealed in userspace and read back by debugfs; xfs through the mount backend and
-//! read back by a kernel mount (root).
+//! ext4 is sealed in userspace and read back by debugfs; xfs and btrfs (root and /home in
+//! their own subvolumes) through the mount backend and read back by a kernel mount (root).
 
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
@@ -81,9 +81,44 @@ fn ext4_tree(img: &Path, dir: &Path) -> BTreeMap<String, Node> {
     snapshot(&out)
 }
 
-/// The xfs filesystem of a bare image, copied out of a read-only kernel mount made inside a
-/// private mount namespace (nothing stays mounted, the loop device autoclears).
+/// The xfs filesystem of a bare image, copied out of a read-only kernel mount.
 fn xfs_tree(img: &Path, dir: &Path) -> BTreeMap<String, Node> {
+    kernel_tree(
+        img,
+        dir,
+        "xfs",
+        "loop,ro,norecovery,nouuid",
+        "cp -a \"$MNT/.\" \"$OUT/\"",
+    )
+}
+
+/// The guest tree of a bare btrfs image with the Fedora layout (names/btrfs.raw): the `root`
+/// subvolume with the `home` subvolume where the guest's fstab binds it, copied out of one
+/// read-only kernel mount of the top level.
+fn btrfs_tree(img: &Path, dir: &Path) -> BTreeMap<String, Node> {
+    let _btrfs = crate::util::BTRFS_MOUNTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    kernel_tree(
+        img,
+        dir,
+        "btrfs",
+        "loop,ro",
+        "cp -a \"$MNT/root/.\" \"$OUT/\"\n\
+         test -d \"$OUT/home\" && test -z \"$(ls -A \"$OUT/home\")\"\n\
+         cp -a \"$MNT/home/.\" \"$OUT/home/\"",
+    )
+}
+
+/// `copy` (sh, sees $MNT and $OUT) run on a read-only kernel mount made inside a private
+/// mount namespace (nothing stays mounted, the loop device autoclears), then the copy read.
+fn kernel_tree(
+    img: &Path,
+    dir: &Path,
+    fstype: &str,
+    opts: &str,
+    copy: &str,
+) -> BTreeMap<String, Node> {
     for t in ["unshare", "mount", "umount", "cp"] {
         require_tool(t);
     }
@@ -93,11 +128,12 @@ fn xfs_tree(img: &Path, dir: &Path) -> BTreeMap<String, Node> {
     run_ok(
         Command::new("unshare")
             .args(["-m", "--propagation", "private", "sh", "-euc"])
-            .arg(
-                "mount -t xfs -o loop,ro,norecovery,nouuid \"$IMG\" \"$MNT\"\n\
-                 trap 'umount \"$MNT\"' EXIT\n\
-                 cp -a \"$MNT/.\" \"$OUT/\"",
-            )
+            .arg(format!(
+                "mount -t \"$FST\" -o \"$OPTS\" \"$IMG\" \"$MNT\"\n\
+                 trap 'umount \"$MNT\"' EXIT\n{copy}"
+            ))
+            .env("FST", fstype)
+            .env("OPTS", opts)
             .env("IMG", img)
             .env("MNT", &mnt)
             .env("OUT", &out),
@@ -219,6 +255,32 @@ fn xfs_mount_seal_handles_names_that_are_not_utf8() {
     assert_eq!(link.target.as_deref(), Some(key(b"/target\xfe").as_str()));
     assert!(listing[&key(b"/etc/caf\xe9.conf")].sha256.is_some());
     assert!(!listing.contains_key(&key(b"/var/log/caf\xe9.log")));
+}
+
+/// btrfs goes through the same mount backend as xfs, with the root in the `root` subvolume and
+/// /home in the `home` subvolume bound by the guest's fstab: odd names are removed and kept in
+/// both, as the guest sees them.
+#[test]
+fn btrfs_subvolumes_mount_seal_handles_names_that_are_not_utf8() {
+    require_root();
+    let input = fixture("names/btrfs.raw");
+    let dir = tempdir();
+    let out = dir.path().join("sealed.raw");
+    let report = seal_json(&input, &out);
+    let fs = &report["filesystems"][0];
+    assert_eq!(fs["backend"], "mount", "{report:#}");
+    assert_eq!(fs["layout"]["subvolume"], "root", "{fs:#}");
+    assert_eq!(fs["layout"]["attached"][0][0], "home", "{fs:#}");
+    assert_eq!(fs["layout"]["attached"][0][1], "/home", "{fs:#}");
+    assert_reported(&report);
+    crate::util::fsck_partition(&out, None, "btrfs");
+    let before = btrfs_tree(&input, &dir.path().join("in"));
+    let after = btrfs_tree(&out, &dir.path().join("out"));
+    assert!(
+        before.contains_key(&key(b"/home/us\xe9r/keep\xff.txt")),
+        "the home subvolume was not read"
+    );
+    check_outcome(&before, &after);
 }
 
 #[test]
