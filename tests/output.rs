@@ -207,6 +207,56 @@ fn output_mode_is_0666_less_the_umask() {
     }
 }
 
+/// OpenSSL config that lets no algorithm through, as a FIPS-mode libcrypto without the FIPS
+/// provider does: every digest fetch fails.
+const NO_DIGESTS_CNF: &str = "openssl_conf = openssl_init
+[openssl_init]
+alg_section = evp_properties
+[evp_properties]
+default_properties = fips=yes
+";
+
+#[test]
+fn digests_stay_right_when_libcrypto_refuses_them() {
+    let dir = tempdir();
+    let cnf = dir.path().join("no-digests.cnf");
+    std::fs::write(&cnf, NO_DIGESTS_CNF).expect("writing the openssl config");
+    let input = fixture("qcow2/v3.qcow2");
+    for format in ["qcow2", "raw"] {
+        let out = dir.path().join(format!("img.{format}"));
+        let o = run(cloudseal()
+            .env("OPENSSL_CONF", &cnf)
+            .env("RUST_LOG", "cloudseal::digest=debug")
+            .args(["convert", "-vv", "--json", "-O", format])
+            .arg(&input)
+            .arg(&out));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "convert under {cnf:?}: {stderr}");
+        // The fallback was taken, for each of the three.
+        for algo in ["Sha256", "Sha512", "Md5"] {
+            assert!(
+                stderr.contains(&format!("libcrypto refuses {algo}")),
+                "{algo} went through libcrypto: {stderr}"
+            );
+        }
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json output");
+        for (tool, key) in [
+            ("sha256sum", "sha256"),
+            ("sha512sum", "sha512"),
+            ("md5sum", "md5"),
+        ] {
+            require_tool(tool);
+            let line = run_ok(Command::new(tool).arg(&out));
+            let want = line.split_whitespace().next().unwrap_or_default();
+            assert_eq!(
+                r["checksums"][key].as_str(),
+                Some(want),
+                "{key} of {format}"
+            );
+        }
+    }
+}
+
 /// Temporary files left in `dir`.
 fn leftovers(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
