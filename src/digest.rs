@@ -56,7 +56,7 @@ pub struct Digester {
     handles: Vec<(Algo, JoinHandle<Result<String, String>>)>,
     /// Small writes gathered by `update`, sent as one chunk.
     pending: Vec<u8>,
-    /// Buffers the digest threads are done with, reused by `update`.
+    /// Buffers the digest threads are done with, reused by `update` and `buffer`.
     spare: Vec<Arc<Vec<u8>>>,
 }
 
@@ -177,17 +177,11 @@ impl Digester {
         }
     }
 
-    /// Hash `buf[range]` next, without copying it.
-    pub fn bytes(&mut self, buf: &Arc<Vec<u8>>, range: Range<usize>) {
-        if !range.is_empty() {
-            self.pieces(buf, vec![Piece::Bytes(range)]);
-        }
-    }
-
     /// Hash a copy of `data` next (gathered with other small writes into one chunk).
     pub fn update(&mut self, data: &[u8]) {
         if self.pending.capacity() == 0 {
-            self.pending = self.spare_buffer();
+            self.pending = self.buffer();
+            self.pending.clear();
         }
         self.pending.extend_from_slice(data);
         if self.pending.len() >= GATHER {
@@ -195,26 +189,37 @@ impl Digester {
         }
     }
 
-    fn spare_buffer(&mut self) -> Vec<u8> {
-        let mut v = self
-            .spare
+    /// A buffer to fill and pass to [`Digester::owned`]: one the digest threads are done with
+    /// when there is one, so steady streaming allocates (and faults in) nothing. Its length
+    /// and contents are those of its last use: `resize` it (a no-op for a same-size refill)
+    /// or `clear` it first.
+    pub fn buffer(&mut self) -> Vec<u8> {
+        self.spare
             .iter()
             .position(|b| Arc::strong_count(b) == 1)
             .and_then(|i| Arc::try_unwrap(self.spare.swap_remove(i)).ok())
-            .unwrap_or_else(|| Vec::with_capacity(GATHER));
-        v.clear();
-        v
+            .unwrap_or_else(|| Vec::with_capacity(GATHER))
+    }
+
+    /// Hash all of `v` next, without copying it; it returns to the pool once hashed.
+    pub fn owned(&mut self, v: Vec<u8>) {
+        self.flush_pending();
+        if v.is_empty() {
+            return;
+        }
+        let n = v.len();
+        let buf = Arc::new(v);
+        self.send(buf.clone(), Arc::new([Piece::Bytes(0..n)]));
+        // Enough to cover every chunk in flight (QUEUE per thread, plus one being hashed).
+        if self.spare.len() < (QUEUE + 1) * self.txs.len() + 1 {
+            self.spare.push(buf);
+        }
     }
 
     fn flush_pending(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let n = self.pending.len();
-        let buf = Arc::new(std::mem::take(&mut self.pending));
-        self.send(buf.clone(), Arc::new([Piece::Bytes(0..n)]));
-        if self.spare.len() < QUEUE + 2 {
-            self.spare.push(buf);
+        if !self.pending.is_empty() {
+            let v = std::mem::take(&mut self.pending);
+            self.owned(v);
         }
     }
 
@@ -262,7 +267,7 @@ mod tests {
     fn known_digests_of_abc() {
         let mut d = Digester::new(&ALL);
         d.update(b"ab");
-        d.bytes(&Arc::new(b"xxcxx".to_vec()), 2..3);
+        d.pieces(&Arc::new(b"xxcxx".to_vec()), vec![Piece::Bytes(2..3)]);
         let h = d.finish().unwrap();
         assert_eq!(
             h[0],
@@ -297,7 +302,7 @@ mod tests {
             d.update(c);
             expect.extend_from_slice(c);
         }
-        d.bytes(&shared, 7..9);
+        d.pieces(&shared, vec![Piece::Bytes(7..9)]);
         expect.extend_from_slice(&data[7..9]);
         d.update(b"tail");
         expect.extend_from_slice(b"tail");
@@ -310,7 +315,7 @@ mod tests {
         let shared = Arc::new(data);
         let run = |make: fn(Algo) -> Box<dyn Engine>| {
             let mut d = Digester::with_engines(&ALL, make);
-            d.bytes(&shared, 0..shared.len());
+            d.pieces(&shared, vec![Piece::Bytes(0..shared.len())]);
             d.pieces(&shared, vec![Piece::Zeros(70_000), Piece::Bytes(3..99)]);
             d.finish().unwrap()
         };

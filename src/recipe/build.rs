@@ -10,6 +10,8 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
+use crate::digest::hex;
+
 use super::check::Loaded;
 use super::customize::{self, StepReport};
 use super::fetch::{self, Fetched};
@@ -283,10 +285,6 @@ fn output_entry(w: &OutputReport) -> OutputEntry {
         sha256,
         sha512,
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn write_atomic(p: &Path, data: &[u8]) -> std::io::Result<()> {

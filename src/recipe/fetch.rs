@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::digest::hex;
+
 use super::schema::Base;
 
 /// Largest base image we download.
@@ -73,10 +75,6 @@ fn hash_copy(
         }
     }
     Ok((hex(&h.finalize()), total))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// sha256 of a file.

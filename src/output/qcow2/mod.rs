@@ -9,7 +9,6 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
 
 use rayon::prelude::*;
@@ -396,25 +395,15 @@ pub fn hash_file(
         .len();
     let mut digests = Checksums::digester();
     progress.start("hashing", len);
-    // Buffers come back once the digest threads dropped them; reuse saves a zero fill each.
-    let mut spare: Vec<Arc<Vec<u8>>> = Vec::new();
     let mut off = 0u64;
     while off < len {
         check_cancel(&opts.cancel)?;
         let n = (len - off).min(BATCH as u64) as usize;
-        let mut v = spare
-            .iter()
-            .position(|b| Arc::strong_count(b) == 1)
-            .and_then(|i| Arc::try_unwrap(spare.swap_remove(i)).ok())
-            .unwrap_or_default();
+        let mut v = digests.buffer();
         v.resize(n, 0);
         file.read_exact_at(&mut v, off)
             .map_err(|e| OutputError::io("reading the output back", e))?;
-        let buf = Arc::new(v);
-        digests.bytes(&buf, 0..n);
-        if spare.len() < 8 {
-            spare.push(buf);
-        }
+        digests.owned(v);
         off += n as u64;
         progress.set_position(off);
     }
