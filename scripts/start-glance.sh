@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A real OpenStack Keystone + Glance on loopback for the integration tests (see
-# /work/shared/glance-notes.md for why each step is the way it is).
+# A real OpenStack Keystone + Glance on loopback for the integration tests (the comments at
+# each step say why it is the way it is).
 #
 #   eval "$(scripts/start-glance.sh start)"   # prints `export OS_*=...` lines on stdout
 #   scripts/start-glance.sh stop              # TERM (then KILL) the servers by their pid files
