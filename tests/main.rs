@@ -1,5 +1,6 @@
 //! One integration-test binary; each module tests one area against real tools and fixtures.
 
+mod cli_docs;
 mod disk;
 mod ext4;
 mod fixtures;
@@ -11,6 +12,7 @@ mod mount_guests;
 mod names;
 mod output;
 mod recipe;
+mod repo;
 mod seal;
 mod seal_ops;
 mod util;

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod build;
 mod convert;
+mod generate;
 mod glance;
 mod inspect;
 mod ops;
@@ -16,6 +17,8 @@ mod seal;
 #[command(
     name = "cloudseal",
     version,
+    // Help and man pages wrap at the terminal, at most 100 columns (also when not a terminal).
+    max_term_width = 100,
     about = "Build and seal cloud images: strip host state, sparsify, convert, upload",
     long_about = "cloudseal turns a base disk image (qcow2 or raw) into a sealed cloud image: \
         host-specific state (SSH host keys, machine-id, leases, logs, ...) removed, free space \
@@ -59,6 +62,9 @@ pub enum Command {
     /// Work with recipes without building (check).
     #[command(subcommand)]
     Recipe(recipe::RecipeCommand),
+    /// Generate man pages and shell completions (bash, zsh, fish, ...) from this program.
+    #[command(subcommand)]
+    Generate(generate::GenerateCommand),
 }
 
 pub fn init_logging(g: &GlobalArgs) {
@@ -98,5 +104,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Images(c) => glance::images(&g, c),
         Command::Build(a) => build::run(&g, a),
         Command::Recipe(c) => recipe::run(&g, c),
+        Command::Generate(c) => generate::run(&g, c),
     }
 }
