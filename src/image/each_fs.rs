@@ -269,8 +269,7 @@ impl State<'_> {
         }
         // What the output will not store: the staging copy's holes (never copied, or
         // punched by FITRIM). FITRIM's own count is what it examined, not what it freed.
-        let allocated = file.metadata().map(|m| m.blocks() * 512).unwrap_or(size);
-        fr.punched_bytes = size.saturating_sub(allocated);
+        fr.punched_bytes = holes(size, file.metadata(), what_fs)?;
         log::debug!("{what_fs}: FITRIM reported {} bytes", m.trimmed);
         if m.layout != mount::Layout::default() {
             fr.layout = Some(m.layout);
@@ -282,9 +281,40 @@ impl State<'_> {
     }
 }
 
+/// The bytes of a staging copy of `size` bytes that hold nothing (holes), from its metadata.
+fn holes(size: u64, md: std::io::Result<std::fs::Metadata>, what: &str) -> Result<u64, ImageError> {
+    let md =
+        md.map_err(|e| ImageError::io(format!("{what}: reading the staging copy's size"), e))?;
+    Ok(size.saturating_sub(md.blocks() * 512))
+}
+
 fn add_note(fr: &mut FsReport, n: &str) {
     fr.note = Some(match fr.note.take() {
         Some(before) => format!("{before}; {n}"),
         None => n.to_string(),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a failed stat of the staging copy reported 0 bytes punched.
+    #[test]
+    fn unreadable_staging_metadata_is_an_error_not_zero_punched() {
+        let md = Err(std::io::Error::from_raw_os_error(libc::EIO));
+        let err = holes(1 << 20, md, "partition 2 (xfs)").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "partition 2 (xfs): reading the staging copy's size"
+        );
+        assert!(std::error::Error::source(&err).is_some());
+    }
+
+    #[test]
+    fn holes_are_what_the_copy_does_not_allocate() {
+        let f = tempfile::tempfile().unwrap();
+        f.set_len(1 << 20).unwrap();
+        assert_eq!(holes(1 << 20, f.metadata(), "p").unwrap(), 1 << 20);
+    }
 }

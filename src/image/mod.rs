@@ -56,6 +56,13 @@ pub enum ImageError {
     Output(#[from] OutputError),
     #[error("{0}")]
     Refused(String),
+    /// A private copy of a filesystem (staging, journal replay) could not be made or read.
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("offset too large for this platform")]
     TooLarge,
     #[error("customizing {what}")]
@@ -64,6 +71,15 @@ pub enum ImageError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+impl ImageError {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        ImageError::Io {
+            context: context.into(),
+            source,
+        }
+    }
 }
 
 /// Work done on the root filesystem (for `cloudseal build`: pin the clock, customize).

@@ -21,9 +21,7 @@ pub fn recovered_copy(
     dir: &Path,
     what: &str,
 ) -> Result<Arc<dyn BlockDev>, ImageError> {
-    let io = |op: &str, e: std::io::Error| {
-        ImageError::Refused(format!("{what}: {op} for the journal replay: {e}"))
-    };
+    let io = |op: &str, e| ImageError::io(format!("{what}: {op} for the journal replay"), e);
     let tmp = tempfile::Builder::new()
         .prefix(".cloudseal-replay-")
         .tempfile_in(dir)
@@ -48,6 +46,33 @@ pub fn recovered_copy(
     let dev = RawFile::open(file, path.clone()).map_err(ImageError::Read);
     // Unlinked now: the open file lives until the device is dropped, and nothing is left
     // behind if we are killed.
-    let _ = std::fs::remove_file(&path);
+    if let Err(e) = std::fs::remove_file(&path) {
+        log::warn!(
+            "{what}: removing {} after the journal replay: {e}",
+            path.display()
+        );
+    }
     Ok(Arc::new(dev?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::part::mem::MemDisk;
+
+    #[test]
+    fn a_replay_copy_that_cannot_be_made_keeps_its_io_error() {
+        let dev = MemDisk::new(vec![1; 4096]);
+        let err = recovered_copy(&dev, 0, 4096, Path::new("/nonexistent/dir"), "partition 1")
+            .err()
+            .expect("no copy in a missing directory");
+        assert_eq!(
+            err.to_string(),
+            "partition 1: creating a temporary file for the journal replay"
+        );
+        let io = std::error::Error::source(&err)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the io error as the source");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    }
 }

@@ -22,10 +22,10 @@ pub fn anonymous_copy(
     what: &str,
 ) -> Result<File, ImageError> {
     let file = tempfile::tempfile_in(dir).map_err(|e| {
-        ImageError::Refused(format!(
-            "{what}: creating a staging file in {}: {e}",
-            dir.display()
-        ))
+        ImageError::io(
+            format!("{what}: creating a staging file in {}", dir.display()),
+            e,
+        )
     })?;
     copy_into(dev, start, len, &file, what)?;
     Ok(file)
@@ -39,7 +39,7 @@ pub fn copy_into(
     file: &File,
     what: &str,
 ) -> Result<(), ImageError> {
-    let io = |op: &str, e: std::io::Error| ImageError::Refused(format!("{what}: {op}: {e}"));
+    let io = |op: &str, e| ImageError::io(format!("{what}: {op}"), e);
     file.set_len(len)
         .map_err(|e| io("sizing the staging file", e))?;
     let mut buf = Vec::new();
@@ -68,4 +68,26 @@ pub fn copy_into(
         off += e.len;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::part::mem::MemDisk;
+
+    /// The io error stays the source (its kind and errno), not text folded into a message.
+    #[test]
+    fn a_staging_file_that_cannot_be_made_keeps_its_io_error() {
+        let dev = MemDisk::new(vec![1; 4096]);
+        let err = anonymous_copy(&dev, 0, 4096, Path::new("/nonexistent/dir"), "partition 1")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "partition 1: creating a staging file in /nonexistent/dir"
+        );
+        let io = std::error::Error::source(&err)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the io error as the source");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    }
 }
