@@ -47,9 +47,21 @@ pub enum GlanceError {
     /// Glance stored something other than what we sent.
     #[error("{0}")]
     Verify(String),
-    /// The upload failed; the message already holds the cause and what became of the image.
-    #[error("{0}")]
-    Failed(String),
+    /// An upload attempt failed (or was interrupted); `cleanup` says what became of the
+    /// image it created. The cause stays typed, so `is_transient` still answers for it.
+    #[error(
+        "uploading {file} as image {name} ({id}) {} ({cleanup})",
+        if *.interrupted { "was interrupted" } else { "failed" }
+    )]
+    Upload {
+        file: String,
+        name: String,
+        id: String,
+        interrupted: bool,
+        cleanup: String,
+        #[source]
+        source: Box<GlanceError>,
+    },
     #[error("{context}")]
     Io {
         context: String,
@@ -86,6 +98,7 @@ impl GlanceError {
                 _ => false,
             },
             GlanceError::Status { status, .. } => http::transient_status(*status),
+            GlanceError::Upload { source, .. } => source.is_transient(),
             _ => false,
         }
     }
@@ -94,6 +107,7 @@ impl GlanceError {
     pub fn status(&self) -> Option<u16> {
         match self {
             GlanceError::Status { status, .. } => Some(*status),
+            GlanceError::Upload { source, .. } => source.status(),
             _ => None,
         }
     }

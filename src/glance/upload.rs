@@ -188,18 +188,11 @@ pub fn upload_file(
             Err(err) => {
                 let retry = err.is_transient() && attempt <= opts.retries && !cancelled(opts);
                 let cleanup = cleanup(glance, &id, opts.keep_failed);
-                let why = if cancelled(opts) {
-                    "interrupted".to_string()
-                } else {
-                    chain(&err)
-                };
-                let msg = format!(
-                    "uploading {shown} as image {} ({id}) failed: {why}; {cleanup}",
-                    spec.name,
-                );
+                let err = failed(err, path, &spec.name, &id, cancelled(opts), cleanup);
                 if !retry {
-                    return Err(GlanceError::Failed(msg));
+                    return Err(err);
                 }
+                let msg = chain(&err);
                 log::warn!(
                     "{msg}; starting again on a fresh image (attempt {} of {})",
                     attempt + 1,
@@ -247,6 +240,25 @@ fn send_and_check(
     let rec = glance.wait_active(id, opts.wait_timeout)?;
     verify(&rec, &sent)?;
     Ok((rec, sent))
+}
+
+/// The error of an upload attempt, with the image it created and what became of it.
+fn failed(
+    err: GlanceError,
+    path: &Path,
+    name: &str,
+    id: &str,
+    interrupted: bool,
+    cleanup: String,
+) -> GlanceError {
+    GlanceError::Upload {
+        file: path.display().to_string(),
+        name: name.to_string(),
+        id: id.to_string(),
+        interrupted,
+        cleanup,
+        source: Box::new(err),
+    }
 }
 
 /// Delete the image we created (waiting for a restarting Glance); say what happened.
@@ -311,6 +323,55 @@ mod tests {
         assert!(err.contains("image i1 does not hold what we sent"), "{err}");
         assert!(
             err.contains("size") && err.contains("md5") && err.contains("sha512"),
+            "{err}"
+        );
+    }
+
+    /// Regression: the upload's error flattened its cause into a string, so a caller could
+    /// not tell a transient failure (worth another try later) from a permanent one.
+    #[test]
+    fn a_failed_upload_keeps_its_cause() {
+        let cause = GlanceError::Status {
+            what: "uploading the image data".into(),
+            url: "http://glance/v2/images/i1/file".into(),
+            status: 503,
+            reason: "Service Unavailable".into(),
+            message: "try later".into(),
+        };
+        assert!(cause.is_transient());
+        let err = failed(
+            cause,
+            Path::new("/out/a.qcow2"),
+            "debian",
+            "i1",
+            false,
+            "image i1 was deleted".into(),
+        );
+        assert!(err.is_transient(), "{err:?}");
+        assert_eq!(err.status(), Some(503));
+        assert_eq!(
+            chain(&err),
+            "uploading /out/a.qcow2 as image debian (i1) failed (image i1 was deleted): \
+             uploading the image data: http://glance/v2/images/i1/file answered 503 \
+             Service Unavailable: try later"
+        );
+    }
+
+    #[test]
+    fn an_interrupted_upload_says_so() {
+        let cause = GlanceError::io("reading /out/a.qcow2", std::io::Error::other("interrupted"));
+        let err = failed(
+            cause,
+            Path::new("/out/a.qcow2"),
+            "debian",
+            "i1",
+            true,
+            "image i1 was deleted".into(),
+        );
+        assert!(!err.is_transient());
+        assert!(
+            err.to_string()
+                .starts_with("uploading /out/a.qcow2 as image debian (i1) was interrupted"),
             "{err}"
         );
     }
