@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
@@ -162,7 +162,9 @@ pub fn build(
     // Inside the pipeline, on the root filesystem: pin the clock before sealing (every
     // timestamp written is then reproducible), customize after it (sealing cleans the
     // base's host state; what the recipe adds, like an SSH key, stays).
-    let steps_done: Mutex<Vec<StepReport>> = Mutex::new(Vec::new());
+    // Written by the hook, read once the pipeline is done (a plain borrow: the hook runs on
+    // this thread, and a lock here could only hide a panic as an empty report).
+    let mut steps_done: Vec<StepReport> = Vec::new();
     let timestamp = opts.timestamp;
     let mut pin_hook = |fs: &mut dyn GuestFsMut| -> Result<(), BoxError> {
         if !fs.pin_time(timestamp) {
@@ -171,10 +173,7 @@ pub fn build(
         Ok(())
     };
     let mut customize_hook = |fs: &mut dyn GuestFsMut| -> Result<(), BoxError> {
-        let done = customize::apply(fs, &r.customize)?;
-        if let Ok(mut d) = steps_done.lock() {
-            *d = done;
-        }
+        steps_done = customize::apply(fs, &r.customize)?;
         Ok(())
     };
     on_stage(if opts.dry_run {
@@ -227,7 +226,7 @@ pub fn build(
         timings.insert("upload".to_string(), t.elapsed().as_secs_f64());
     }
 
-    let customize = steps_done.into_inner().unwrap_or_default();
+    let customize = steps_done;
     let seal = report
         .filesystems
         .iter()
