@@ -751,6 +751,45 @@ fn build_dry_run_writes_nothing_and_prints_the_plan() {
     assert!(!stdout.contains("seal ssh-hostkeys"), "{stdout}");
 }
 
+/// `--enable` and a recipe's `[seal] enable` add to the selection (they once replaced it,
+/// leaving the host keys in the image); what a selection leaves out is warned about.
+#[test]
+fn build_enable_adds_to_the_selection() {
+    let t = tempdir();
+    let out = t.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let dry = |recipe: &Path, args: &[&str]| {
+        let o = run(crate::util::cloudseal()
+            .args(["build", "--dry-run", "--var"])
+            .arg(format!("out={}", out.display()))
+            .args(args)
+            .arg(recipe));
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        );
+        assert!(o.status.success(), "{args:?}: {stderr}");
+        (stdout, stderr)
+    };
+    let recipe = build_recipe(t.path(), "\n[seal]\nenable = \"user-account\"\n");
+    let (stdout, stderr) = dry(&recipe, &[]);
+    for op in ["ssh-hostkeys", "machine-id", "user-account"] {
+        assert!(stdout.contains(&format!("seal {op}: would")), "{stdout}");
+    }
+    assert!(!stderr.contains("warning"), "{stderr}");
+
+    // On the command line, --enable adds to the recipe's selection.
+    let only = build_recipe(t.path(), "\n[seal]\noperations = \"machine-id\"\n");
+    let (stdout, stderr) = dry(&only, &["--enable", "user-account"]);
+    assert!(stdout.contains("seal machine-id: would"), "{stdout}");
+    assert!(stdout.contains("seal user-account: would"), "{stdout}");
+    assert!(!stdout.contains("seal ssh-hostkeys"), "{stdout}");
+    assert!(
+        stderr.contains("warning: ssh-hostkeys is not selected") && !stderr.contains("machine-id"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn build_uploads_to_glance_as_the_recipe_says() {
     let _turn = crate::glance::lock();

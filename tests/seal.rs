@@ -398,6 +398,58 @@ fn dry_run_needs_no_output_path() {
     assert!(!planned_paths(&r).is_empty());
 }
 
+/// `--enable` adds to the defaults: it once replaced them (as virt-sysprep's alias of
+/// --operations does), so `--enable user-account` left the SSH host keys and machine-id in
+/// the image. A selection without them is warned about, naming what stays.
+#[test]
+fn enable_adds_to_the_defaults_and_a_kept_identity_is_warned_about() {
+    let input = fixture("disks/bare-ext4.raw");
+    let dry = |args: &[&str]| {
+        let o = run(cloudseal()
+            .args(["seal", "--json", "--dry-run"])
+            .arg(&input)
+            .args(args));
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{args:?}: {err}");
+        let r: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        let ops: BTreeSet<String> = r["filesystems"][0]["planned"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["op"].as_str().unwrap().to_string())
+            .collect();
+        (ops, err)
+    };
+    let (ops, err) = dry(&["--enable", "user-account"]);
+    for op in ["ssh-hostkeys", "machine-id", "user-account", "logfiles"] {
+        assert!(ops.contains(op), "{op} not planned: {ops:?}");
+    }
+    assert!(!err.contains("warning"), "{err}");
+
+    let (ops, err) = dry(&["--operations", "tmp-files", "--enable", "logfiles"]);
+    assert!(
+        !ops.contains("ssh-hostkeys") && ops.contains("logfiles"),
+        "{ops:?}"
+    );
+    assert!(
+        err.contains(
+            "cloudseal: warning: ssh-hostkeys is not selected: the SSH host keys (every \
+             instance would share them) will stay in the image"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: machine-id is not selected: /etc/machine-id"),
+        "{err}"
+    );
+
+    let (_, err) = dry(&["--disable", "machine-id"]);
+    assert!(
+        err.contains("warning: machine-id") && !err.contains("ssh-hostkeys"),
+        "{err}"
+    );
+}
+
 /// Run a seal that must fail; returns stderr.
 fn seal_fails(input: &Path, out: &Path, extra: &[&str]) -> String {
     let o = run(cloudseal()

@@ -11,6 +11,7 @@ use cloudseal::output;
 use cloudseal::progress::Progress;
 use cloudseal::recipe::build::{self, BuildOptions};
 use cloudseal::recipe::{self, VarSource};
+use cloudseal::seal::Selection;
 
 use cloudseal::recipe::schema::GlanceSection;
 
@@ -42,14 +43,15 @@ pub struct BuildArgs {
     /// base filesystem's last write time.
     #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECONDS")]
     pub timestamp: Option<i64>,
-    /// Seal with exactly these operations (as `cloudseal seal --operations`); with
-    /// --enable/--disable, replaces the recipe's [seal] selection.
+    /// Seal with exactly these operations (as `cloudseal seal --operations`), instead of the
+    /// recipe's [seal] selection.
     #[arg(long, value_name = "LIST")]
     pub operations: Vec<String>,
-    /// Add operations (same syntax as --operations).
+    /// Add operations to the recipe's [seal] selection, or to --operations when given (same
+    /// syntax as --operations).
     #[arg(long, value_name = "LIST")]
     pub enable: Vec<String>,
-    /// Remove operations from the selection.
+    /// Remove operations from the selection (the recipe's, or --operations).
     #[arg(long, value_name = "LIST")]
     pub disable: Vec<String>,
     /// How filesystems are opened (as `cloudseal seal --backend`): ext2/3/4 in userspace,
@@ -106,16 +108,20 @@ fn default_cache() -> PathBuf {
 
 pub fn run(g: &GlobalArgs, a: BuildArgs) -> anyhow::Result<ExitCode> {
     let vars = VarSource::from_args(&a.vars, true).map_err(anyhow::Error::msg)?;
-    let mut loaded = recipe::load(&a.recipe, &vars)?;
-    // Command-line flags override the recipe.
-    let seal = &mut loaded.recipe.seal;
-    if !(a.operations.is_empty() && a.enable.is_empty() && a.disable.is_empty()) {
-        seal.operations = a.operations.clone();
-        seal.enable = a.enable.clone();
-        seal.disable = a.disable.clone();
-        cloudseal::seal::Selection::from_args(&seal.operations, &seal.enable, &seal.disable)
-            .resolve()?;
+    let loaded = recipe::load(&a.recipe, &vars)?;
+    // --operations replaces the recipe's selection; --enable and --disable change it.
+    let mut selection = if a.operations.is_empty() {
+        loaded.recipe.seal.selection()
+    } else {
+        Selection::from_args(&a.operations, &[], &[])
+    };
+    for l in &a.enable {
+        selection = selection.enable(l);
     }
+    for l in &a.disable {
+        selection = selection.disable(l);
+    }
+    super::seal::warn_identity_kept(&selection)?;
     let opts = BuildOptions {
         dry_run: a.dry_run,
         cache_dir: a.cache_dir.clone().unwrap_or_else(default_cache),
@@ -124,6 +130,7 @@ pub fn run(g: &GlobalArgs, a: BuildArgs) -> anyhow::Result<ExitCode> {
         timestamp: a.timestamp,
         cancel: Some(output::interrupt_flag()?),
         backend: a.backend.into(),
+        selection: Some(selection),
     };
     let quiet = g.quiet || a.json;
     let progress = Progress::for_stderr(quiet);

@@ -9,11 +9,23 @@ use cloudseal::seal::ops::REGISTRY;
 use super::GlobalArgs;
 
 #[derive(Args, Debug)]
+#[command(after_long_help = SELECTION_HELP)]
 pub struct OpsArgs {
     /// Print JSON: [{"name", "default", "summary"}].
     #[arg(long)]
     pub json: bool,
 }
+
+const SELECTION_HELP: &str = "\
+Choosing operations (seal, build, and a recipe's [seal] keys of the same names):
+  --operations LIST  exactly LIST (`defaults` and `all` expand, `-name` drops one)
+  --enable LIST      add to the defaults, or to --operations when given
+  --disable LIST     remove from the selection
+
+Unlike virt-sysprep, where --enable is an alias of --operations: there `--enable
+user-account` runs that operation alone and leaves the SSH host keys and machine-id in
+the image; here it runs the defaults plus user-account. For virt-sysprep's meaning, write
+`--operations user-account`. A selection without ssh-hostkeys or machine-id is warned about.";
 
 #[derive(serde::Serialize)]
 struct OpRow {

@@ -45,7 +45,8 @@ pub struct SealArgs {
     /// `all` expand), as virt-sysprep's --operations.
     #[arg(long, value_name = "LIST")]
     pub operations: Vec<String>,
-    /// Add operations (same syntax as --operations).
+    /// Add operations to the defaults, or to --operations when given (same syntax as
+    /// --operations; unlike virt-sysprep's --enable, which replaces the defaults).
     #[arg(long, value_name = "LIST")]
     pub enable: Vec<String>,
     /// Remove operations from the selection.
@@ -105,17 +106,8 @@ impl From<BackendArg> for Backend {
 }
 
 pub fn run(g: &GlobalArgs, a: SealArgs) -> anyhow::Result<ExitCode> {
-    let mut selection = Selection::defaults();
-    for l in &a.operations {
-        selection = selection.operations(l);
-    }
-    for l in &a.enable {
-        selection = selection.enable(l);
-    }
-    for l in &a.disable {
-        selection = selection.disable(l);
-    }
-    selection.resolve()?;
+    let selection = Selection::from_args(&a.operations, &a.enable, &a.disable);
+    warn_identity_kept(&selection)?;
     let format = output_format(a.format);
     let compress = compression(a.compress, a.level);
     let out_opts = OutputOptions {
@@ -169,6 +161,15 @@ pub fn run(g: &GlobalArgs, a: SealArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resolve the selection and warn on stderr when it leaves an instance's identity in the
+/// image (shared by `seal` and `build`).
+pub(super) fn warn_identity_kept(selection: &Selection) -> anyhow::Result<()> {
+    for (op, kept) in selection.identity_left_out()? {
+        eprintln!("cloudseal: warning: {op} is not selected: {kept} will stay in the image");
+    }
+    Ok(())
 }
 
 fn mib(b: u64) -> String {

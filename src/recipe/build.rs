@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
@@ -63,6 +63,8 @@ pub struct BuildOptions {
     pub cancel: Option<Arc<AtomicBool>>,
     /// How filesystems are opened (userspace ext2/3/4, kernel mounts for the rest).
     pub backend: Backend,
+    /// The operations to run instead of the recipe's `[seal]` selection (command-line flags).
+    pub selection: Option<Selection>,
 }
 
 /// What a build did.
@@ -135,12 +137,7 @@ pub fn build(
     timings.insert("fetch".to_string(), t.elapsed().as_secs_f64());
 
     let s = &r.seal;
-    let selection = if s.enabled {
-        Selection::from_args(&s.operations, &s.enable, &s.disable)
-    } else {
-        // Nothing selected: customize, sparsify and convert only.
-        Selection::defaults().operations("-all")
-    };
+    let selection = opts.selection.clone().unwrap_or_else(|| s.selection());
     let image_opts = SealImageOptions {
         selection,
         seal: s.options.clone(),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::seal::SealOptions;
+use crate::seal::{SealOptions, Selection};
 
 /// A parsed recipe, with `${var}` already substituted. Steps and outputs keep the line they
 /// start on, for error messages.
@@ -49,12 +49,25 @@ pub struct SealSection {
     /// Each: a comma-separated list as `--operations` takes it ("defaults,-tmp-files").
     #[serde(deserialize_with = "one_or_many")]
     pub operations: Vec<String>,
+    /// As `--enable`: added to `operations`, or to the defaults.
     #[serde(deserialize_with = "one_or_many")]
     pub enable: Vec<String>,
     #[serde(deserialize_with = "one_or_many")]
     pub disable: Vec<String>,
     /// Options of individual operations (`[seal.options]`).
     pub options: SealOptions,
+}
+
+impl SealSection {
+    /// The operations this section selects (none when `enabled = false`).
+    pub fn selection(&self) -> Selection {
+        if self.enabled {
+            Selection::from_args(&self.operations, &self.enable, &self.disable)
+        } else {
+            // Customize, sparsify and convert only.
+            Selection::defaults().operations("-all")
+        }
+    }
 }
 
 impl Default for SealSection {

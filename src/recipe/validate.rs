@@ -7,7 +7,6 @@ use std::path::Path;
 
 use super::check::Problem;
 use super::schema::{Recipe, Step};
-use crate::seal::Selection;
 
 /// qcow2 cluster sizes qemu accepts.
 const MIN_CLUSTER: u64 = 512;
@@ -295,9 +294,7 @@ pub fn validate(r: &mut Recipe, dir: &Path, lines: &BTreeMap<&'static str, usize
     }
 
     let seal_line = lines.get("seal").copied();
-    let s = &r.seal;
-    let sel = Selection::from_args(&s.operations, &s.enable, &s.disable);
-    if let Err(e) = sel.resolve() {
+    if let Err(e) = r.seal.selection().resolve() {
         v.err(seal_line, format!("[seal]: {e}"));
     }
 

@@ -1,9 +1,11 @@
 //! Which operations run: virt-sysprep's `--operations` semantics, plus `--enable`/`--disable`.
 //!
-//! `--operations a,b,-c` (and its virt-sysprep alias `--enable`): the first one starts from
-//! an empty set, later ones change the set built so far; `defaults` and `all` name the default
-//! and all operations, a leading `-` removes. `--disable a,b` removes from the set so far, or
-//! from the defaults when nothing was chosen yet. No option at all: the defaults.
+//! `--operations a,b,-c`: the first one starts from an empty set, later ones change the set
+//! built so far; `defaults` and `all` name the default and all operations, a leading `-`
+//! removes. `--enable a,b` adds to the set so far, or to the defaults when nothing was chosen
+//! yet (virt-sysprep's `--enable` is an alias of `--operations` and starts from nothing: an
+//! easy way to ship an image with its host keys). `--disable a,b` removes from the set so
+//! far, or from the defaults. No option at all: the defaults.
 
 use std::collections::BTreeSet;
 
@@ -21,9 +23,23 @@ pub const NOT_FILE_OPS: &[&str] = &[
     "lvm-system-devices",
 ];
 
+/// Operations that remove what makes each instance of an image a distinct machine, with what
+/// stays in the image when one is not selected.
+pub const IDENTITY_OPS: &[(&str, &str)] = &[
+    (
+        "ssh-hostkeys",
+        "the SSH host keys (every instance would share them)",
+    ),
+    (
+        "machine-id",
+        "/etc/machine-id (every instance would share it)",
+    ),
+];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Step {
     Operations(String),
+    Enable(String),
     Disable(String),
 }
 
@@ -39,15 +55,17 @@ impl Selection {
         Self::default()
     }
 
-    /// `--operations LIST` (also `--enable LIST`, as in virt-sysprep).
+    /// `--operations LIST`.
     pub fn operations(mut self, list: &str) -> Self {
         self.steps.push(Step::Operations(list.to_string()));
         self
     }
 
-    /// `--enable LIST`: the same as `--operations` (virt-sysprep's older name for it).
-    pub fn enable(self, list: &str) -> Self {
-        self.operations(list)
+    /// `--enable LIST`: add to the set so far (the defaults when none yet); same syntax as
+    /// `--operations`.
+    pub fn enable(mut self, list: &str) -> Self {
+        self.steps.push(Step::Enable(list.to_string()));
+        self
     }
 
     /// `--disable LIST`: remove from the set so far (the defaults when none yet).
@@ -60,8 +78,11 @@ impl Selection {
     /// every `--operations`, then every `--enable`, then every `--disable`.
     pub fn from_args(operations: &[String], enable: &[String], disable: &[String]) -> Self {
         let mut s = Self::defaults();
-        for o in operations.iter().chain(enable) {
+        for o in operations {
             s = s.operations(o);
+        }
+        for e in enable {
+            s = s.enable(e);
         }
         for d in disable {
             s = s.disable(d);
@@ -82,7 +103,7 @@ impl Selection {
         for step in &self.steps {
             let (list, base_is_defaults) = match step {
                 Step::Operations(l) => (l, false),
-                Step::Disable(l) => (l, true),
+                Step::Enable(l) | Step::Disable(l) => (l, true),
             };
             let mut set = state.take().unwrap_or_else(|| {
                 if base_is_defaults {
@@ -94,8 +115,8 @@ impl Selection {
             for item in list.split(',').map(str::trim) {
                 let (remove, name) = match (step, item.strip_prefix('-')) {
                     (Step::Disable(_), _) => (true, item),
-                    (Step::Operations(_), Some(n)) => (true, n),
-                    (Step::Operations(_), None) => (false, item),
+                    (Step::Operations(_) | Step::Enable(_), Some(n)) => (true, n),
+                    (Step::Operations(_) | Step::Enable(_), None) => (false, item),
                 };
                 let names: Vec<&'static str> = match name {
                     "all" => all.clone(),
@@ -128,6 +149,15 @@ impl Selection {
             .iter()
             .copied()
             .filter(|op| chosen.contains(op.name()))
+            .collect())
+    }
+    /// The [`IDENTITY_OPS`] this selection leaves out: (operation, what stays in the image).
+    pub fn identity_left_out(&self) -> Result<Vec<(&'static str, &'static str)>, SealError> {
+        let chosen = self.resolve()?;
+        Ok(IDENTITY_OPS
+            .iter()
+            .copied()
+            .filter(|(name, _)| !chosen.iter().any(|op| op.name() == *name))
             .collect())
     }
 }

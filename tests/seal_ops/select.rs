@@ -47,8 +47,15 @@ fn selection_semantics() {
         ),
         ["tmp-files"]
     );
-    // --enable is --operations; --disable starts from the defaults.
-    assert_eq!(names(&Selection::defaults().enable("utmp")), ["utmp"]);
+    // --enable adds to the defaults (unlike virt-sysprep's alias of --operations), or to
+    // the set so far; --disable starts from the defaults.
+    let e = names(&Selection::defaults().enable("user-account"));
+    assert_eq!(e.len(), defaults.len() + 1);
+    assert!(e.contains(&"user-account") && e.contains(&"ssh-hostkeys"));
+    assert_eq!(
+        names(&Selection::defaults().operations("utmp").enable("tmp-files")),
+        ["tmp-files", "utmp"]
+    );
     let d = names(&Selection::defaults().disable("tmp-files,logfiles"));
     assert_eq!(d.len(), defaults.len() - 2);
     assert!(!d.contains(&"tmp-files"));
@@ -77,6 +84,46 @@ fn selection_from_cli_values() {
         names(&Selection::from_args(&[], &[], &[])),
         names(&Selection::defaults())
     );
+    // --enable alone keeps the defaults; with --operations it adds to those.
+    let n = names(&Selection::from_args(&[], &v(&["user-account"]), &[]));
+    assert!(n.contains(&"user-account") && n.contains(&"machine-id"));
+    assert_eq!(
+        names(&Selection::from_args(
+            &v(&["utmp"]),
+            &v(&["machine-id"]),
+            &[]
+        )),
+        ["machine-id", "utmp"]
+    );
+}
+
+#[test]
+fn identity_ops_left_out_are_named() {
+    assert!(
+        Selection::defaults()
+            .identity_left_out()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        Selection::defaults()
+            .enable("user-account")
+            .identity_left_out()
+            .unwrap()
+            .is_empty()
+    );
+    let out = Selection::defaults().disable("machine-id");
+    let names: Vec<_> = out.identity_left_out().unwrap();
+    assert_eq!(names.len(), 1);
+    assert_eq!(names[0].0, "machine-id");
+    let none = Selection::defaults().operations("tmp-files");
+    let names: Vec<_> = none
+        .identity_left_out()
+        .unwrap()
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(names, ["ssh-hostkeys", "machine-id"]);
 }
 
 #[test]
@@ -109,5 +156,18 @@ fn unknown_operations_are_all_listed() {
             .unwrap_err()
             .to_string()
             .contains("not file operations")
+    );
+}
+
+#[test]
+fn ops_help_says_how_enable_differs_from_virt_sysprep() {
+    let help = run_ok(cloudseal().args(["ops", "--help"]));
+    assert!(
+        help.contains("--enable LIST      add to the defaults"),
+        "{help}"
+    );
+    assert!(
+        help.contains("Unlike virt-sysprep, where --enable is an alias of --operations"),
+        "{help}"
     );
 }
