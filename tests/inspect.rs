@@ -367,6 +367,70 @@ fn broken_images_fail_with_one_line_naming_the_problem() {
     }
 }
 
+/// A disk nothing was written to is valid: described (no table, no filesystem), exit 0; it
+/// once failed with "no partition table and no known filesystem". One byte anywhere that
+/// nothing recognises still fails, and seal refuses the empty disk.
+#[test]
+fn empty_disk_is_described_and_seal_refuses_it() {
+    require_tool("qemu-img");
+    let t = crate::util::tempdir();
+    let qcow2 = t.path().join("empty.qcow2");
+    run_ok(
+        Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2"])
+            .arg(&qcow2)
+            .arg("1T"),
+    );
+    // Explicit zeros (allocated, read through) with a hole after them.
+    let zeros = t.path().join("zeros.raw");
+    std::fs::write(&zeros, vec![0u8; 3 << 20]).unwrap();
+    std::fs::File::options()
+        .append(true)
+        .open(&zeros)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    for (img, format, size) in [(&qcow2, "qcow2", 1u64 << 40), (&zeros, "raw", 64 << 20)] {
+        let v = inspect_json(img);
+        assert_eq!(v["format"], format);
+        assert_eq!(u(&v["virtual_size"]), size);
+        assert_eq!(v["empty"], true, "{v}");
+        assert_eq!(v["partition_table"]["kind"], "none");
+        assert!(partitions(&v).is_empty(), "{v}");
+        assert!(v["root"].is_null() && v["os"].is_null());
+        let text = run_ok(cloudseal().arg("inspect").arg(img));
+        assert!(text.contains("table:   none\n"), "{text}");
+        assert!(text.contains("the disk is empty"), "{text}");
+        let out = run(cloudseal()
+            .arg("seal")
+            .arg(img)
+            .arg("-o")
+            .arg(t.path().join("sealed.qcow2")));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("the disk is empty (no partition table, no filesystem): nothing to seal"),
+            "{err}"
+        );
+    }
+    assert!(!t.path().join("sealed.qcow2").exists());
+    assert_eq!(inspect_json(&fixture("disks/gpt.raw"))["empty"], false);
+
+    // The last byte written: no longer empty, and nothing recognises it.
+    use std::os::unix::fs::FileExt;
+    let one = t.path().join("one-byte.raw");
+    let f = std::fs::File::create(&one).unwrap();
+    f.set_len(64 << 20).unwrap();
+    f.write_all_at(b"x", (64 << 20) - 1).unwrap();
+    let out = run(cloudseal().arg("inspect").arg(&one));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no partition table and no known filesystem"),
+        "{err}"
+    );
+}
+
 /// A `BlockDev` over an image in memory with some bytes replaced.
 struct Mutated {
     base: Arc<Vec<u8>>,

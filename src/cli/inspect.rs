@@ -53,6 +53,8 @@ struct Report {
     virtual_size: u64,
     allocated_size: u64,
     partition_table: TableReport,
+    /// Every byte reads as zero: no table, no filesystem, no partitions listed.
+    empty: bool,
     partitions: Vec<PartReport>,
     /// Partition number of the root filesystem.
     root: Option<u32>,
@@ -116,8 +118,15 @@ fn inspect(path: &std::path::Path) -> anyhow::Result<Report> {
         })?;
         parts.push((p.clone(), info));
     }
+    let mut empty = false;
     if table.kind == TableKind::None && parts.iter().all(|(_, i)| i.kind == FsKind::Unknown) {
-        bail!("{name}: no partition table and no known filesystem");
+        // A disk nothing was written to is valid (a fresh `qemu-img create`); bytes nothing
+        // recognises are not.
+        empty = disk::reads_as_zeros(&*dev).with_context(|| format!("reading {name}"))?;
+        if !empty {
+            bail!("{name}: no partition table and no known filesystem");
+        }
+        parts.clear();
     }
 
     let root = os::find_root(&dev, &parts)
@@ -144,6 +153,7 @@ fn inspect(path: &std::path::Path) -> anyhow::Result<Report> {
             disk_id: table.disk_id,
             notes: table.notes,
         },
+        empty,
         partitions: parts
             .into_iter()
             .map(|(partition, filesystem)| PartReport {
@@ -352,6 +362,10 @@ fn human(r: &Report) -> String {
     }
     for n in &t.notes {
         s.push_str(&format!("note:    {n}\n"));
+    }
+    if r.empty {
+        s.push_str("fs:      none: the disk is empty (every byte reads as zero)\n");
+        return s;
     }
     s.push('\n');
 

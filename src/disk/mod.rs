@@ -84,6 +84,35 @@ pub trait BlockDev: Send + Sync {
     fn allocated_bytes(&self) -> Result<u64, DiskError>;
 }
 
+/// Whether every byte of the disk reads as zero: nothing was written to it (a fresh
+/// `qemu-img create`). Runs that hold data are read, up to the first byte that is not zero.
+pub fn reads_as_zeros(dev: &dyn BlockDev) -> Result<bool, DiskError> {
+    const CHUNK: usize = 1 << 20;
+    let size = dev.size();
+    let mut buf = vec![0u8; CHUNK];
+    let mut off = 0;
+    while off < size {
+        let e = dev.extent_status(off, size - off)?;
+        if e.len == 0 {
+            return Err(DiskError::Corrupt(format!("empty extent at offset {off}")));
+        }
+        let end = off.saturating_add(e.len).min(size);
+        if e.kind == ExtentKind::Data {
+            let mut at = off;
+            while at < end {
+                let n = (end - at).min(CHUNK as u64) as usize;
+                dev.read_exact_at(&mut buf[..n], at)?;
+                if buf[..n].iter().any(|&b| b != 0) {
+                    return Ok(false);
+                }
+                at += n as u64;
+            }
+        }
+        off = end;
+    }
+    Ok(true)
+}
+
 /// Options for opening an image.
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {

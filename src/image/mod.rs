@@ -279,6 +279,13 @@ pub fn process_image(
         if let Some(e) = unmounted {
             return Err(e.into());
         }
+        let nothing_known =
+            table.kind == TableKind::None && found.iter().all(|f| f.info.kind == FsKind::Unknown);
+        if nothing_known && disk::reads_as_zeros(dev.as_ref()).map_err(ImageError::Read)? {
+            return Err(ImageError::Refused(
+                "the disk is empty (no partition table, no filesystem): nothing to seal".into(),
+            ));
+        }
         // Writing the image unchanged would look like success while every secret stays.
         let hint = match opts.backend {
             Backend::Userspace => " (--backend userspace opens only ext2/3/4)",
