@@ -68,6 +68,8 @@ pub enum FsError {
     #[error("{}: {}", name::display(path), name::display(msg))]
     Path { path: String, msg: String },
     #[error(transparent)]
+    Within(Box<Within>),
+    #[error(transparent)]
     Disk(#[from] crate::disk::DiskError),
 }
 
@@ -77,6 +79,35 @@ impl FsError {
             path: path.to_string(),
             msg: msg.into(),
         }
+    }
+
+    /// `what: error`, the error kept typed (see [`Within`]).
+    pub fn within(what: &str, error: FsError) -> Self {
+        FsError::Within(Box::new(Within {
+            what: what.to_string(),
+            error,
+        }))
+    }
+}
+
+/// What was being done when a filesystem error happened, shown as `what: error`. Its source
+/// is the error's own, so an io error's cause stays in the chain (a `to_string` of the error
+/// would drop it) and no message is printed twice.
+#[derive(Debug)]
+pub struct Within {
+    pub what: String,
+    pub error: FsError,
+}
+
+impl std::fmt::Display for Within {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", name::display(&self.what), self.error)
+    }
+}
+
+impl std::error::Error for Within {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
     }
 }
 

@@ -56,7 +56,7 @@ pub fn find_root(
         } else {
             format!("partition {}", p.number)
         };
-        let ctx = |e: FsError| FsError::path(&what, e.to_string());
+        let ctx = |e| FsError::within(&what, e);
         let fs = Ext4ReadFs::open(Arc::clone(dev), p.start, p.size).map_err(ctx)?;
         if is_root(&fs).map_err(ctx)? {
             let os = read_os_release(&fs).map_err(ctx)?.unwrap_or_default();

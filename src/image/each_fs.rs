@@ -232,8 +232,8 @@ impl State<'_> {
         }
         fs.close()?;
         // The table as the edits left it.
-        let table = fat::Table::read(&mut overlay(false), size)
-            .map_err(|e| FsError::path(what_fs, e.to_string()))?;
+        let table =
+            fat::Table::read(&mut overlay(false), size).map_err(|e| FsError::within(what_fs, e))?;
         self.written.push((start, size, pages));
         self.punch(start, size, table.free_ranges(), fr)?;
         Ok(Outcome::Done)

@@ -99,7 +99,7 @@ impl<T: ReadWriteSeek> VfatFs<T> {
     pub fn open(mut io: T, len: u64, name: &str) -> Result<Self, FsError> {
         fat::Table::read(&mut io, len)
             .and_then(|t| t.check_dirs(&mut io))
-            .map_err(|e| FsError::path(name, e.to_string()))?;
+            .map_err(|e| FsError::within(name, e))?;
         let what = format!("{name}: opening");
         let fs = guarded(&what, move || {
             io.seek(SeekFrom::Start(0))?;
@@ -344,5 +344,46 @@ mod tests {
         let e = relative(&odd).unwrap_err().to_string();
         assert!(e.contains("/EFI/caf\\xe9"), "{e}");
         assert!(e.contains("not UTF-8"), "{e}");
+    }
+
+    /// A volume whose every read fails with EIO.
+    struct Failing;
+    impl std::io::Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from_raw_os_error(libc::EIO))
+        }
+    }
+    impl std::io::Write for Failing {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl std::io::Seek for Failing {
+        fn seek(&mut self, _: SeekFrom) -> std::io::Result<u64> {
+            Ok(0)
+        }
+    }
+
+    /// Regression: the table check's io error was folded into a string with `to_string`,
+    /// which drops an io error's own message ("vfat: reading", no errno).
+    #[test]
+    fn an_unreadable_volume_keeps_its_io_error() {
+        let Err(e) = VfatFs::open(Failing, 1 << 20, "partition 1 (vfat)") else {
+            panic!("opened a volume that cannot be read");
+        };
+        let mut chain = e.to_string();
+        let mut cur = std::error::Error::source(&e);
+        while let Some(c) = cur {
+            chain = format!("{chain}: {c}");
+            cur = c.source();
+        }
+        assert!(
+            chain.starts_with("partition 1 (vfat): vfat: reading"),
+            "{chain}"
+        );
+        assert!(chain.contains("Input/output error"), "{chain}");
     }
 }
