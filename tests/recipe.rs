@@ -52,8 +52,9 @@ x = 1
 "#,
     )
     .unwrap();
+    // --strict: the missing base counts (without it, it is a warning among the errors).
     let out = run(crate::util::cloudseal()
-        .args(["recipe", "check"])
+        .args(["recipe", "check", "--strict"])
         .arg(&r)
         .env_remove("who"));
     assert_eq!(out.status.code(), Some(1), "a broken recipe must fail");
@@ -72,9 +73,19 @@ x = 1
     ] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
+    let out = run(crate::util::cloudseal()
+        .args(["recipe", "check"])
+        .arg(&r)
+        .env_remove("who"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("7 problem(s)") && err.contains("line 1: warning: [base] path"),
+        "{err}"
+    );
     // Defining the variable removes exactly that problem.
     let out = run(crate::util::cloudseal()
-        .args(["recipe", "check", "--var", "who=me"])
+        .args(["recipe", "check", "--strict", "--var", "who=me"])
         .arg(&r));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -114,6 +125,61 @@ fn example_recipes_pass_check() {
                 .arg(repo().join("recipes").join(name)),
         );
         assert!(out.contains(": ok ("), "{name}: {out}");
+    }
+}
+
+/// The shipped recipes pass `recipe check` in a fresh checkout, where their base images are
+/// not there: a missing local base is a warning (it failed the check); `--strict` and `build`
+/// make it an error.
+#[test]
+fn shipped_recipes_pass_check_without_their_base() {
+    let t = tempdir();
+    let absent = t.path().join("absent.qcow2");
+    for name in ["debian-12.toml", "rhel-9.toml"] {
+        let recipe = repo().join("recipes").join(name);
+        // As in a fresh checkout (the base may or may not be there on this machine).
+        let out = run_ok(
+            crate::util::cloudseal()
+                .args(["recipe", "check"])
+                .arg(&recipe),
+        );
+        assert!(out.contains(": ok ("), "{name}: {out}");
+
+        let check = |extra: &[&str]| {
+            run(crate::util::cloudseal()
+                .args(["recipe", "check", "--var"])
+                .arg(format!("base={}", absent.display()))
+                .args(extra)
+                .arg(&recipe))
+        };
+        let o = check(&[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{name}: {err}");
+        assert!(String::from_utf8_lossy(&o.stdout).contains(": ok ("));
+        assert!(
+            err.starts_with("cloudseal: warning: ")
+                && err.contains(&format!("[base] path {}", absent.display())),
+            "{name}: {err}"
+        );
+        let o = check(&["--strict"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains("1 problem(s)") && err.contains("[base] path") && !err.contains("warning"),
+            "{name}: {err}"
+        );
+        let o = run(crate::util::cloudseal()
+            .args(["build", "--dry-run", "--var"])
+            .arg(format!("base={}", absent.display()))
+            .arg("--var")
+            .arg(format!("out={}", t.path().display()))
+            .arg(&recipe));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains("1 problem(s)") && err.contains("[base] path"),
+            "{name}: {err}"
+        );
     }
 }
 

@@ -108,7 +108,8 @@ fn default_cache() -> PathBuf {
 
 pub fn run(g: &GlobalArgs, a: BuildArgs) -> anyhow::Result<ExitCode> {
     let vars = VarSource::from_args(&a.vars, true).map_err(anyhow::Error::msg)?;
-    let loaded = recipe::load(&a.recipe, &vars)?;
+    // A build needs the base: a missing one is an error here, not a warning.
+    let loaded = recipe::load_strict(&a.recipe, &vars)?;
     // --operations replaces the recipe's selection; --enable and --disable change it.
     let mut selection = if a.operations.is_empty() {
         loaded.recipe.seal.selection()

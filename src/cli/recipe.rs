@@ -25,13 +25,24 @@ pub struct CheckArgs {
     /// Print the resolved recipe (or the problems) as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Treat warnings (a local base image that does not exist yet) as errors, as `build` does.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 pub fn run(_g: &GlobalArgs, c: RecipeCommand) -> anyhow::Result<ExitCode> {
     let RecipeCommand::Check(a) = c;
     let vars = VarSource::from_args(&a.vars, true).map_err(anyhow::Error::msg)?;
-    match recipe::load(&a.recipe, &vars) {
+    let loaded = if a.strict {
+        recipe::load_strict(&a.recipe, &vars)
+    } else {
+        recipe::load(&a.recipe, &vars)
+    };
+    match loaded {
         Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("cloudseal: warning: {}: {w}", a.recipe.display());
+            }
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&loaded.recipe)?);
             } else {

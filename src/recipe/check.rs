@@ -22,6 +22,14 @@ const MAX_RECIPE: u64 = 4 << 20;
 pub struct Problem {
     pub line: Option<usize>,
     pub message: String,
+    /// Not an error for a lint (a local base image that is not there yet); `build` and
+    /// `recipe check --strict` treat it as one.
+    #[serde(skip_serializing_if = "is_false")]
+    pub warning: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl fmt::Display for Problem {
@@ -33,18 +41,28 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Everything wrong with a recipe.
+/// Everything wrong with a recipe: the errors, and the warnings among them.
 #[derive(Debug, thiserror::Error)]
-#[error("{} problem(s) in recipe {}:\n{}", .problems.len(), .file, render(.problems))]
+#[error("{} problem(s) in recipe {}:\n{}", errors(.problems), .file, render(.problems))]
 pub struct RecipeErrors {
     pub file: String,
     pub problems: Vec<Problem>,
 }
 
+fn errors(problems: &[Problem]) -> usize {
+    problems.iter().filter(|p| !p.warning).count()
+}
+
 fn render(problems: &[Problem]) -> String {
     problems
         .iter()
-        .map(|p| format!("  {p}"))
+        .map(|p| {
+            let w = if p.warning { "warning: " } else { "" };
+            match p.line {
+                Some(l) => format!("  line {l}: {w}{}", p.message),
+                None => format!("  {w}{}", p.message),
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -55,9 +73,28 @@ pub struct Loaded {
     pub recipe: Recipe,
     pub text: String,
     pub dir: PathBuf,
+    /// Problems that do not stop a lint (see [`Problem::warning`]).
+    pub warnings: Vec<Problem>,
 }
 
-/// Read, parse and validate the recipe at `path`.
+/// As [`load`], with every warning an error: for `build`, which needs the base.
+pub fn load_strict(path: &Path, vars: &VarSource) -> Result<Loaded, RecipeErrors> {
+    let mut problems = match load(path, vars) {
+        Ok(l) if l.warnings.is_empty() => return Ok(l),
+        Ok(l) => l.warnings,
+        Err(e) => e.problems,
+    };
+    for p in &mut problems {
+        p.warning = false;
+    }
+    Err(RecipeErrors {
+        file: path.display().to_string(),
+        problems,
+    })
+}
+
+/// Read, parse and validate the recipe at `path`. A recipe with only warnings loads, with
+/// them in [`Loaded::warnings`].
 pub fn load(path: &Path, vars: &VarSource) -> Result<Loaded, RecipeErrors> {
     let file = path.display().to_string();
     let fail = |message: String| RecipeErrors {
@@ -65,6 +102,7 @@ pub fn load(path: &Path, vars: &VarSource) -> Result<Loaded, RecipeErrors> {
         problems: vec![Problem {
             line: None,
             message,
+            warning: false,
         }],
     };
     let meta = std::fs::metadata(path).map_err(|e| fail(format!("reading {file}: {e}")))?;
@@ -84,8 +122,13 @@ pub fn load(path: &Path, vars: &VarSource) -> Result<Loaded, RecipeErrors> {
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
-    match parse(&text, &dir, vars) {
-        Ok(recipe) => Ok(Loaded { recipe, text, dir }),
+    match parse_all(&text, &dir, vars) {
+        Ok((recipe, warnings)) => Ok(Loaded {
+            recipe,
+            text,
+            dir,
+            warnings,
+        }),
         Err(problems) => Err(RecipeErrors { file, problems }),
     }
 }
@@ -110,6 +153,7 @@ impl Ctx<'_> {
         self.problems.push(Problem {
             line: offset.map(|o| line_of(self.text, o)),
             message: message.into(),
+            warning: false,
         });
     }
 
@@ -193,7 +237,17 @@ impl Ctx<'_> {
 }
 
 /// Parse and validate recipe text; relative host paths are resolved against `dir`.
+/// Warnings alone do not fail it (they are dropped: [`load`] keeps them).
 pub fn parse(text: &str, dir: &Path, vars: &VarSource) -> Result<Recipe, Vec<Problem>> {
+    parse_all(text, dir, vars).map(|(r, _)| r)
+}
+
+/// As [`parse`], with the warnings; on error, every problem, warnings marked.
+fn parse_all(
+    text: &str,
+    dir: &Path,
+    vars: &VarSource,
+) -> Result<(Recipe, Vec<Problem>), Vec<Problem>> {
     let mut cx = Ctx {
         text,
         problems: Vec::new(),
@@ -259,8 +313,8 @@ pub fn parse(text: &str, dir: &Path, vars: &VarSource) -> Result<Recipe, Vec<Pro
     let mut problems = cx.problems;
     problems.extend(validate::validate(&mut recipe, dir, &lines));
     problems.sort_by_key(|p| p.line.unwrap_or(0));
-    if problems.is_empty() {
-        Ok(recipe)
+    if problems.iter().all(|p| p.warning) {
+        Ok((recipe, problems))
     } else {
         Err(problems)
     }

@@ -10,6 +10,6 @@ pub mod schema;
 pub mod validate;
 pub mod vars;
 
-pub use check::{Loaded, Problem, RecipeErrors, load, parse};
+pub use check::{Loaded, Problem, RecipeErrors, load, load_strict, parse};
 pub use schema::{Recipe, Step};
 pub use vars::VarSource;

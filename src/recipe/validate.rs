@@ -102,6 +102,15 @@ impl V<'_> {
         self.out.push(Problem {
             line,
             message: msg.into(),
+            warning: false,
+        });
+    }
+
+    fn warn(&mut self, line: Option<usize>, msg: impl Into<String>) {
+        self.out.push(Problem {
+            line,
+            message: msg.into(),
+            warning: true,
         });
     }
 
@@ -165,7 +174,22 @@ pub fn validate(r: &mut Recipe, dir: &Path, lines: &BTreeMap<&'static str, usize
             match (&mut b.path, &b.url) {
                 (Some(_), Some(_)) => v.err(base_line, "[base] has both path and url: choose one"),
                 (None, None) => v.err(base_line, "[base] needs a path or a url"),
-                (Some(p), None) => v.host(base_line, "[base] path", p, Some(false)),
+                (Some(p), None) => {
+                    v.host(base_line, "[base] path", p, None);
+                    // Base images are big and not checked in: a lint of a fresh checkout
+                    // must pass without one; `build` makes this an error.
+                    match std::fs::metadata(&*p) {
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => v.warn(
+                            base_line,
+                            format!("[base] path {p} does not exist (a build needs it)"),
+                        ),
+                        Err(e) => v.err(base_line, format!("[base] path {p}: {e}")),
+                        Ok(m) if !m.is_file() => {
+                            v.err(base_line, format!("[base] path {p} is not a regular file"))
+                        }
+                        Ok(_) => {}
+                    }
+                }
                 (None, Some(u)) => {
                     if !(u.starts_with("http://") || u.starts_with("https://")) {
                         v.err(base_line, format!("[base] url {u:?} is not http(s)"));
