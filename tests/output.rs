@@ -327,3 +327,121 @@ fn sigint_mid_write_removes_the_temporary() {
     assert!(!out.exists(), "{} exists after SIGINT", out.display());
     assert_eq!(leftovers(dir.path()), Vec::<PathBuf>::new());
 }
+
+/// The segments of a one-line error ("cloudseal: error: a: b: c"), none of which may appear
+/// twice: each layer adds only its own context. A write error once read "sealing X: writing
+/// the output: writing the output: No space left on device".
+fn assert_each_context_once(stderr: &str) {
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("cloudseal: error: "))
+        .unwrap_or_else(|| panic!("no error line in {stderr:?}"));
+    let segments: Vec<&str> = line.split(": ").collect();
+    for (i, s) in segments.iter().enumerate() {
+        assert!(
+            !segments[i + 1..].contains(s),
+            "{s:?} is said twice in {line:?}"
+        );
+    }
+}
+
+/// The commands that write an image, each into `dir`, reading `input` (and `recipe`'s base).
+fn writing_commands(input: &Path, dir: &Path, recipe: &Path) -> Vec<Vec<std::ffi::OsString>> {
+    let out = |name: &str| dir.join(name).into_os_string();
+    let v = |args: &[&str]| {
+        args.iter()
+            .map(Into::into)
+            .collect::<Vec<std::ffi::OsString>>()
+    };
+    let mut cmds = Vec::new();
+    for (cmd, fmt) in [
+        ("seal", "qcow2"),
+        ("seal", "raw"),
+        ("convert", "qcow2"),
+        ("convert", "raw"),
+    ] {
+        let mut a = v(&[cmd, "-q", "-O", fmt]);
+        a.push(input.into());
+        if cmd == "seal" {
+            a.push("-o".into());
+        }
+        a.push(out(&format!("{cmd}.{fmt}")));
+        cmds.push(a);
+    }
+    let mut a = v(&["build", "-q", "--var"]);
+    a.push(format!("out={}", dir.display()).into());
+    a.push(recipe.into());
+    cmds.push(a);
+    cmds
+}
+
+fn write_recipe(t: &Path, base: &Path) -> PathBuf {
+    let recipe = t.join("r.toml");
+    std::fs::write(
+        &recipe,
+        format!(
+            "[base]\npath = \"{}\"\n\n[[output]]\npath = \"${{out}}/built.qcow2\"\n",
+            base.display()
+        ),
+    )
+    .unwrap();
+    recipe
+}
+
+/// A write that fails (EFBIG: files limited to 512 KiB, SIGXFSZ ignored so the write returns
+/// the error instead of killing the process) is reported once per layer, and leaves nothing.
+#[test]
+fn a_failed_write_names_each_context_once() {
+    let t = tempdir();
+    let input = fixture("disks/gpt.raw");
+    let dir = t.path().join("out");
+    std::fs::create_dir(&dir).unwrap();
+    let recipe = write_recipe(t.path(), &fixture("disks/gpt.qcow2"));
+    for args in writing_commands(&input, &dir, &recipe) {
+        let o = run(Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -f 1024 && trap '' XFSZ && exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_cloudseal"))
+            .args(&args));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("File too large"), "{args:?}: {err}");
+        assert_each_context_once(&err);
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert!(left.is_empty(), "{args:?} left {left:?}");
+    }
+}
+
+/// The same with a full filesystem (ENOSPC): a 512 KiB tmpfs mounted in a private mount
+/// namespace, which goes away with the process, so no mount is left behind.
+#[test]
+fn a_full_disk_names_each_context_once() {
+    require_tool("unshare");
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "mounting a tmpfs needs root (CI runs as root)"
+    );
+    let t = tempdir();
+    let input = fixture("disks/gpt.raw");
+    let dir = t.path().join("full");
+    std::fs::create_dir(&dir).unwrap();
+    let recipe = write_recipe(t.path(), &fixture("disks/gpt.qcow2"));
+    for args in writing_commands(&input, &dir, &recipe) {
+        let o = run(Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount -t tmpfs -o size=512k cloudseal-test \"$0\" && exec \"$@\"")
+            .arg(&dir)
+            .arg(env!("CARGO_BIN_EXE_cloudseal"))
+            .args(&args));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("No space left on device"), "{args:?}: {err}");
+        assert_each_context_once(&err);
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains("cloudseal-test"),
+        "a tmpfs was left mounted"
+    );
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+}

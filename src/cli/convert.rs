@@ -82,11 +82,13 @@ pub fn run(g: &GlobalArgs, a: ConvertArgs) -> anyhow::Result<ExitCode> {
     };
     opts.validate()?;
     check_not_same_file(&a.input, &a.output)?;
+    // The disk layer's errors name the file ("opening X: ..."), the writer's say what it was
+    // writing: one context for the whole command.
     let src = open_image(&a.input, &OpenOptions::default())
-        .with_context(|| format!("opening {}", a.input.display()))?;
+        .with_context(|| format!("converting {}", a.input.display()))?;
     let progress = Progress::for_stderr(g.quiet || a.json);
     let report = output::write_image(src.as_ref(), &a.output, &opts, &progress)
-        .with_context(|| format!("writing {}", a.output.display()))?;
+        .with_context(|| format!("converting {}", a.input.display()))?;
     if a.checksum_file {
         write_checksum_files(&report)?;
     }

@@ -99,13 +99,9 @@ pub fn run(_g: &GlobalArgs, a: InspectArgs) -> anyhow::Result<ExitCode> {
 
 fn inspect(path: &std::path::Path) -> anyhow::Result<Report> {
     let name = path.display().to_string();
-    let dev: Arc<dyn BlockDev> = Arc::from(
-        disk::open_image(path, &disk::OpenOptions::default())
-            .with_context(|| format!("opening {name}"))?,
-    );
-    let allocated_size = dev
-        .allocated_bytes()
-        .with_context(|| format!("measuring {name}"))?;
+    // Disk errors name the file and what was being done with it: no context of ours.
+    let dev: Arc<dyn BlockDev> = Arc::from(disk::open_image(path, &disk::OpenOptions::default())?);
+    let allocated_size = dev.allocated_bytes()?;
     let table =
         part::read_table(&*dev).with_context(|| format!("reading the partitions of {name}"))?;
 
@@ -122,7 +118,7 @@ fn inspect(path: &std::path::Path) -> anyhow::Result<Report> {
     if table.kind == TableKind::None && parts.iter().all(|(_, i)| i.kind == FsKind::Unknown) {
         // A disk nothing was written to is valid (a fresh `qemu-img create`); bytes nothing
         // recognises are not.
-        empty = disk::reads_as_zeros(&*dev).with_context(|| format!("reading {name}"))?;
+        empty = disk::reads_as_zeros(&*dev)?;
         if !empty {
             bail!("{name}: no partition table and no known filesystem");
         }

@@ -52,7 +52,9 @@ pub enum ImageError {
     Seal(#[from] SealError),
     #[error(transparent)]
     Mount(#[from] MountError),
-    #[error("writing the output")]
+    /// The writer's errors say what they were doing ("writing the output", "creating a
+    /// temporary file in DIR"): a context here would repeat it.
+    #[error(transparent)]
     Output(#[from] OutputError),
     #[error("{0}")]
     Refused(String),
@@ -65,7 +67,9 @@ pub enum ImageError {
     },
     #[error("offset too large for this platform")]
     TooLarge,
-    #[error("customizing {what}")]
+    /// A root hook (`build`'s customize steps) failed on this filesystem; the caller names
+    /// the stage, the hook's error the step.
+    #[error("{what}")]
     Customize {
         what: String,
         #[source]

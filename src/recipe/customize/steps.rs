@@ -9,7 +9,7 @@ use super::{Change, ChangeKind, MAX_HOST_FILE};
 use crate::fs::{FileKind, FsError, GuestFs, GuestFsMut, join, name};
 use crate::recipe::schema::*;
 use crate::recipe::validate::{parse_mode, split_owner};
-use crate::seal::{Action, PlannedAction};
+use crate::seal::{Action, PlannedAction, SealError};
 
 const DIR_MODE: u32 = 0o755;
 const FILE_MODE: u32 = 0o644;
@@ -324,7 +324,11 @@ fn delete(fs: &mut dyn GuestFsMut, pattern: &str, ch: &mut Vec<Change>) -> Resul
             op: "customize",
             action: Action::RemoveTree { path: p.clone() },
         }];
-        crate::seal::apply(fs, &plan).map_err(|e| bad(&p, format!("removing: {e}")))?;
+        // The executor's error names the path; keep it (and its io cause) as it is.
+        crate::seal::apply(fs, &plan).map_err(|e| match e {
+            SealError::Op { source, .. } | SealError::Fs(source) => source,
+            other => bad(&p, format!("removing: {other}")),
+        })?;
         rec(ch, &p, ChangeKind::Removed);
     }
     Ok(())
