@@ -9,24 +9,78 @@
 //! buffer plus the pieces of it to hash in order (byte ranges, or runs of zeros that need no
 //! buffer at all, e.g. a sparse file's holes). One message per megabytes, not per small write,
 //! keeps the channel cost out of the profile.
+//!
+//! [`Digests`] is the one record of a stream's digests: an output's report and manifest list
+//! it, and a Glance upload checks the image record against it.
 
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
+use openssl::error::ErrorStack;
 use sha2::Digest;
 
-/// libcrypto failed in the middle of a digest (it does not, short of a broken library).
 #[derive(Debug, thiserror::Error)]
-#[error("computing the {0}")]
-pub struct DigestError(String);
+pub enum DigestError {
+    /// libcrypto failed in the middle of a digest (it does not, short of a broken library).
+    #[error("computing the {algo}")]
+    Failed {
+        algo: &'static str,
+        #[source]
+        source: openssl::error::ErrorStack,
+    },
+    /// A [`Digests`] record asked of a digester that did not compute this algorithm.
+    #[error("no {0} digest was computed")]
+    Missing(&'static str),
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algo {
     Sha256,
     Sha512,
     Md5,
+}
+
+impl Algo {
+    /// The algorithms of a [`Digests`] record, in its order.
+    pub const ALL: [Algo; 3] = [Algo::Sha256, Algo::Sha512, Algo::Md5];
+
+    /// As the `*sum` tools and file extensions name it: `sha256`, `sha512`, `md5`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algo::Sha256 => "sha256",
+            Algo::Sha512 => "sha512",
+            Algo::Md5 => "md5",
+        }
+    }
+}
+
+/// The digests of one byte stream, hex as `sha256sum`, `sha512sum` and `md5sum` print them,
+/// and its length.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Digests {
+    /// Bytes hashed. Not serialized: reports carry the file size beside the digests.
+    #[serde(skip)]
+    pub size: u64,
+    pub sha256: String,
+    pub sha512: String,
+    pub md5: String,
+}
+
+impl Digests {
+    /// A digester for every algorithm of the record; finish it with [`Digester::digests`].
+    pub fn digester() -> Digester {
+        Digester::new(&Algo::ALL)
+    }
+
+    pub fn get(&self, a: Algo) -> &str {
+        match a {
+            Algo::Sha256 => &self.sha256,
+            Algo::Sha512 => &self.sha512,
+            Algo::Md5 => &self.md5,
+        }
+    }
 }
 
 /// Part of a chunk, hashed in order.
@@ -53,7 +107,9 @@ static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 /// Hex digests of everything fed in, one thread per algorithm.
 pub struct Digester {
     txs: Vec<SyncSender<Chunk>>,
-    handles: Vec<(Algo, JoinHandle<Result<String, String>>)>,
+    handles: Vec<(Algo, JoinHandle<Result<String, ErrorStack>>)>,
+    /// Bytes fed so far (pending ones included).
+    fed: u64,
     /// Small writes gathered by `update`, sent as one chunk.
     pending: Vec<u8>,
     /// Buffers the digest threads are done with, reused by `update` and `buffer`.
@@ -62,32 +118,29 @@ pub struct Digester {
 
 /// One running digest.
 trait Engine: Send {
-    fn update(&mut self, data: &[u8]) -> Result<(), String>;
-    fn finish(self: Box<Self>) -> Result<Vec<u8>, String>;
+    fn update(&mut self, data: &[u8]) -> Result<(), ErrorStack>;
+    fn finish(self: Box<Self>) -> Result<Vec<u8>, ErrorStack>;
 }
 
 struct Openssl(openssl::hash::Hasher);
 
 impl Engine for Openssl {
-    fn update(&mut self, data: &[u8]) -> Result<(), String> {
-        self.0.update(data).map_err(|e| e.to_string())
+    fn update(&mut self, data: &[u8]) -> Result<(), ErrorStack> {
+        self.0.update(data)
     }
-    fn finish(mut self: Box<Self>) -> Result<Vec<u8>, String> {
-        self.0
-            .finish()
-            .map(|d| d.to_vec())
-            .map_err(|e| e.to_string())
+    fn finish(mut self: Box<Self>) -> Result<Vec<u8>, ErrorStack> {
+        self.0.finish().map(|d| d.to_vec())
     }
 }
 
 struct RustCrypto<D>(D);
 
 impl<D: Digest + Send> Engine for RustCrypto<D> {
-    fn update(&mut self, data: &[u8]) -> Result<(), String> {
+    fn update(&mut self, data: &[u8]) -> Result<(), ErrorStack> {
         self.0.update(data);
         Ok(())
     }
-    fn finish(self: Box<Self>) -> Result<Vec<u8>, String> {
+    fn finish(self: Box<Self>) -> Result<Vec<u8>, ErrorStack> {
         Ok(self.0.finalize().to_vec())
     }
 }
@@ -116,7 +169,7 @@ fn engine(a: Algo) -> Box<dyn Engine> {
     }
 }
 
-fn digest_loop(mut d: Box<dyn Engine>, rx: Receiver<Chunk>) -> Result<String, String> {
+fn digest_loop(mut d: Box<dyn Engine>, rx: Receiver<Chunk>) -> Result<String, ErrorStack> {
     for chunk in rx {
         for piece in chunk.pieces.iter() {
             match piece {
@@ -164,6 +217,7 @@ impl Digester {
         Digester {
             txs,
             handles,
+            fed: 0,
             pending: Vec::new(),
             spare: Vec::new(),
         }
@@ -172,6 +226,13 @@ impl Digester {
     /// Hash `pieces` of `buf` next, in order, without copying `buf`.
     pub fn pieces(&mut self, buf: &Arc<Vec<u8>>, pieces: Vec<Piece>) {
         self.flush_pending();
+        self.fed += pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Bytes(r) => r.len() as u64,
+                Piece::Zeros(n) => *n,
+            })
+            .sum::<u64>();
         if !pieces.is_empty() {
             self.send(buf.clone(), pieces.into());
         }
@@ -184,6 +245,7 @@ impl Digester {
             self.pending.clear();
         }
         self.pending.extend_from_slice(data);
+        self.fed += data.len() as u64;
         if self.pending.len() >= GATHER {
             self.flush_pending();
         }
@@ -204,6 +266,11 @@ impl Digester {
     /// Hash all of `v` next, without copying it; it returns to the pool once hashed.
     pub fn owned(&mut self, v: Vec<u8>) {
         self.flush_pending();
+        self.fed += v.len() as u64;
+        self.send_owned(v);
+    }
+
+    fn send_owned(&mut self, v: Vec<u8>) {
         if v.is_empty() {
             return;
         }
@@ -219,7 +286,7 @@ impl Digester {
     fn flush_pending(&mut self) {
         if !self.pending.is_empty() {
             let v = std::mem::take(&mut self.pending);
-            self.owned(v);
+            self.send_owned(v);
         }
     }
 
@@ -235,17 +302,47 @@ impl Digester {
     }
 
     /// The hex digests, in the order of the algorithms given to `new`.
-    pub fn finish(mut self) -> Result<Vec<String>, DigestError> {
+    pub fn finish(self) -> Result<Vec<String>, DigestError> {
+        Ok(self.join()?.1.into_iter().map(|(_, h)| h).collect())
+    }
+
+    /// The record of every algorithm, each digest taken by its algorithm (a digester made
+    /// for fewer algorithms is an error, not an empty digest).
+    pub fn digests(self) -> Result<Digests, DigestError> {
+        let (size, done) = self.join()?;
+        let take = |a: Algo| {
+            done.iter()
+                .find(|(b, _)| *b == a)
+                .map(|(_, h)| h.clone())
+                .ok_or(DigestError::Missing(a.name()))
+        };
+        Ok(Digests {
+            size,
+            sha256: take(Algo::Sha256)?,
+            sha512: take(Algo::Sha512)?,
+            md5: take(Algo::Md5)?,
+        })
+    }
+
+    /// Bytes fed, and each algorithm's hex digest.
+    fn join(mut self) -> Result<(u64, Vec<(Algo, String)>), DigestError> {
         self.flush_pending();
         drop(self.txs);
-        self.handles
+        let done = self
+            .handles
             .into_iter()
             .map(|(a, h)| {
-                h.join()
+                let hex = h
+                    .join()
                     .unwrap_or_else(|p| std::panic::resume_unwind(p))
-                    .map_err(|e| DigestError(format!("{a:?}: {e}").to_lowercase()))
+                    .map_err(|source| DigestError::Failed {
+                        algo: a.name(),
+                        source,
+                    })?;
+                Ok((a, hex))
             })
-            .collect()
+            .collect::<Result<_, DigestError>>()?;
+        Ok((self.fed, done))
     }
 }
 
@@ -320,6 +417,30 @@ mod tests {
             d.finish().unwrap()
         };
         assert_eq!(run(engine), run(rust_engine));
+    }
+
+    /// Regression: a record was filled by position, so a digester lacking an algorithm gave
+    /// an empty string (or another algorithm's digest) in its place.
+    #[test]
+    fn a_record_needs_every_algorithm_and_takes_each_by_name() {
+        let err = Digester::new(&[Algo::Md5, Algo::Sha512]).digests();
+        assert!(
+            matches!(err, Err(DigestError::Missing("sha256"))),
+            "{err:?}"
+        );
+        let mut d = Digester::new(&[Algo::Md5, Algo::Sha256, Algo::Sha512]);
+        d.update(b"ab");
+        d.pieces(
+            &Arc::new(b"xc".to_vec()),
+            vec![Piece::Bytes(1..2), Piece::Zeros(2)],
+        );
+        d.owned(b"d".to_vec());
+        let r = d.digests().unwrap();
+        let want = one_shot(b"abc\0\0d");
+        assert_eq!(
+            (r.size, [r.sha256, r.sha512, r.md5]),
+            (6, [want[0].clone(), want[1].clone(), want[2].clone()])
+        );
     }
 
     #[test]

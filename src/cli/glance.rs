@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{ArgGroup, Args, Subcommand};
+use cloudseal::digest::Digests;
 use cloudseal::glance::{
-    self, AuthConfig, Glance, Hashes, ImageRecord, ImageSpec, Secret, Settings, UploadOptions,
+    self, AuthConfig, Glance, ImageRecord, ImageSpec, Secret, Settings, UploadOptions,
     UploadOutcome, Visibility, http::Timeouts,
 };
 use serde_json::json;
@@ -231,7 +232,7 @@ impl GlanceOpts {
         &self,
         g: &GlobalArgs,
         file: &std::path::Path,
-        known: Option<&Hashes>,
+        known: Option<&Digests>,
     ) -> anyhow::Result<UploadOutcome> {
         let Some(name) = self.name.as_deref().filter(|n| !n.is_empty()) else {
             bail!("--name is required to upload to glance");

@@ -148,12 +148,7 @@ pub fn run(g: &GlobalArgs, a: SealArgs) -> anyhow::Result<ExitCode> {
     {
         // The writer's digests let Glance's checksum and os_hash_value be verified
         // without reading the output again.
-        let known = out.checksums.as_ref().map(|c| cloudseal::glance::Hashes {
-            size: out.file_size,
-            md5: c.md5.clone(),
-            sha512: c.sha512.clone(),
-        });
-        let up = a.glance.upload(g, &out.path, known.as_ref())?;
+        let up = a.glance.upload(g, &out.path, out.checksums.as_ref())?;
         if a.json {
             println!("{}", serde_json::to_string_pretty(&up.record)?);
         } else {

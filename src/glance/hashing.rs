@@ -1,19 +1,13 @@
-//! md5 + sha512 of the bytes as they go by: Glance's `checksum` and `os_hash_value`. The two
-//! run on their own threads (`crate::digest`), so hashing does not halve the upload speed.
+//! The digests of the bytes as they go by: md5 and sha512 are Glance's `checksum` and
+//! `os_hash_value`; sha256 completes the record an output writer computes, so the two compare
+//! whole. Each runs on its own thread (`crate::digest`), so hashing does not halve the upload
+//! speed.
 
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::digest::{Algo, DigestError, Digester};
-
-/// What we know of the bytes we send. Hex strings, lowercase, as Glance reports them.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Hashes {
-    pub size: u64,
-    pub md5: String,
-    pub sha512: String,
-}
+use crate::digest::{DigestError, Digester, Digests};
 
 /// A `Read` wrapper that hashes everything read through it and reports progress.
 pub struct HashingReader<'a, R> {
@@ -29,7 +23,7 @@ impl<'a, R: Read> HashingReader<'a, R> {
     pub fn new(inner: R, total: u64, progress: &'a mut dyn FnMut(u64, u64)) -> Self {
         HashingReader {
             inner,
-            digests: Digester::new(&[Algo::Md5, Algo::Sha512]),
+            digests: Digests::digester(),
             done: 0,
             total,
             progress,
@@ -47,14 +41,8 @@ impl<'a, R: Read> HashingReader<'a, R> {
         self.done
     }
 
-    pub fn finish(self) -> Result<Hashes, DigestError> {
-        let mut h = self.digests.finish()?.into_iter();
-        let mut next = || h.next().unwrap_or_default();
-        Ok(Hashes {
-            size: self.done,
-            md5: next(),
-            sha512: next(),
-        })
+    pub fn finish(self) -> Result<Digests, DigestError> {
+        self.digests.digests()
     }
 }
 
@@ -78,7 +66,7 @@ pub fn hash_stream(
     r: impl Read,
     total: u64,
     progress: &mut dyn FnMut(u64, u64),
-) -> std::io::Result<Hashes> {
+) -> std::io::Result<Digests> {
     let mut h = HashingReader::new(r, total, progress);
     std::io::copy(&mut h, &mut std::io::sink())?;
     h.finish().map_err(std::io::Error::other)

@@ -14,7 +14,6 @@ pub mod upload;
 
 pub use auth::{AuthConfig, Session};
 pub use config::{Secret, Settings};
-pub use hashing::Hashes;
 pub use images::{Glance, ImageSpec, Visibility};
 pub use models::ImageRecord;
 pub use upload::{UploadOptions, UploadOutcome, upload_file};

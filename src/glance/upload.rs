@@ -10,7 +10,8 @@ use super::hashing::{HashingReader, hash_stream};
 use super::http::Retry;
 use super::images::{Glance, ImageSpec, new_uuid};
 use super::models::ImageRecord;
-use super::{GlanceError, Hashes, chain};
+use super::{GlanceError, chain};
+use crate::digest::Digests;
 
 #[derive(Debug, Clone)]
 pub struct UploadOptions {
@@ -53,7 +54,7 @@ pub struct UploadOutcome {
     /// False when `--if-changed` found the same content already registered.
     pub uploaded: bool,
     /// What we sent (or would have sent).
-    pub hashes: Hashes,
+    pub hashes: Digests,
 }
 
 /// `qcow2` when the file starts with the qcow2 magic, else `raw`.
@@ -71,7 +72,7 @@ pub fn detect_disk_format(path: &Path) -> Result<&'static str, GlanceError> {
 }
 
 /// Check Glance's record against what we sent. Loud on any difference.
-pub fn verify(rec: &ImageRecord, ours: &Hashes) -> Result<(), GlanceError> {
+pub fn verify(rec: &ImageRecord, ours: &Digests) -> Result<(), GlanceError> {
     let id = rec.id();
     let mut bad = Vec::new();
     if rec.size() != Some(ours.size) {
@@ -116,7 +117,7 @@ pub fn upload_file(
     path: &Path,
     spec: &ImageSpec,
     opts: &UploadOptions,
-    known: Option<&Hashes>,
+    known: Option<&Digests>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<UploadOutcome, GlanceError> {
     let shown = path.display();
@@ -211,9 +212,9 @@ fn send_and_check(
     path: &Path,
     len: u64,
     opts: &UploadOptions,
-    known: Option<&Hashes>,
+    known: Option<&Digests>,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<(ImageRecord, Hashes), GlanceError> {
+) -> Result<(ImageRecord, Digests), GlanceError> {
     let shown = path.display();
     let f =
         std::fs::File::open(path).map_err(|e| GlanceError::io(format!("opening {shown}"), e))?;
@@ -228,7 +229,7 @@ fn send_and_check(
         )));
     }
     if let Some(k) = known
-        && (k.md5 != sent.md5 || k.sha512 != sent.sha512 || k.size != sent.size)
+        && *k != sent
     {
         return Err(GlanceError::Verify(format!(
             "{shown} does not hold what was written: the bytes sent hash differently"
@@ -279,7 +280,7 @@ fn cleanup(glance: &Glance, id: &str, keep: bool) -> String {
 fn find_same(
     glance: &Glance,
     name: &str,
-    ours: &Hashes,
+    ours: &Digests,
 ) -> Result<Option<ImageRecord>, GlanceError> {
     let mut filters = vec![("name", name), ("status", "active")];
     if let Some(owner) = glance.session().project_id.as_deref() {
@@ -313,10 +314,11 @@ mod tests {
 
     #[test]
     fn verify_accepts_equal_and_names_every_difference() {
-        let ours = Hashes {
+        let ours = Digests {
             size: 3,
             md5: "m".into(),
             sha512: "s".into(),
+            ..Digests::default()
         };
         assert!(verify(&rec("m", "s", 3), &ours).is_ok());
         let err = verify(&rec("x", "y", 4), &ours).unwrap_err().to_string();

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::digest::Digests;
 use crate::disk::{BlockDev, DiskError};
 use crate::progress::ProgressSink;
 
 pub mod atomic;
 pub mod compress;
-pub mod hashing;
 pub mod qcow2;
 pub mod raw;
 pub mod source;
@@ -22,7 +22,6 @@ pub mod writeback;
 
 pub use atomic::{check_not_same_file, interrupt_flag};
 pub use compress::{Codec, Compression};
-pub use hashing::Checksums;
 
 /// The format written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -92,7 +91,7 @@ pub struct OutputReport {
     /// Bytes allocated on the host for the output file (holes excluded).
     pub allocated_size: u64,
     /// Hex digests of the output file bytes, when asked for.
-    pub checksums: Option<Checksums>,
+    pub checksums: Option<Digests>,
     #[serde(serialize_with = "serialize_secs")]
     pub duration: Duration,
 }
@@ -200,7 +199,7 @@ pub fn write_image(
     check_cancel(&opts.cancel)?;
     // qcow2 output is hashed by reading it back (docs/output.md): do that while the fsync
     // waits for the disk, instead of one after the other.
-    let checksums = std::thread::scope(|s| -> Result<Option<Checksums>, OutputError> {
+    let checksums = std::thread::scope(|s| -> Result<Option<Digests>, OutputError> {
         let synced = s.spawn(|| out.sync());
         let sums = if opts.format == OutputFormat::Qcow2 && opts.checksums {
             qcow2::hash_file(out.file(), opts, progress).map(Some)

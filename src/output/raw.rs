@@ -4,11 +4,10 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-use super::hashing::Checksums;
 use super::source::spawn_reader;
 use super::writeback::Writeback;
 use super::{OutputError, OutputOptions, check_cancel};
-use crate::digest::Piece;
+use crate::digest::{Digests, Piece};
 use crate::disk::BlockDev;
 use crate::progress::ProgressSink;
 
@@ -21,9 +20,9 @@ pub fn write(
     file: &File,
     opts: &OutputOptions,
     progress: &dyn ProgressSink,
-) -> Result<Option<Checksums>, OutputError> {
+) -> Result<Option<Digests>, OutputError> {
     let size = src.size();
-    let mut digests = opts.checksums.then(Checksums::digester);
+    let mut digests = opts.checksums.then(Digests::digester);
     let mut writeback = Writeback::new(file);
     progress.start("writing", size);
     std::thread::scope(|s| -> Result<(), OutputError> {
@@ -62,5 +61,5 @@ pub fn write(
     file.set_len(size)
         .map_err(|e| OutputError::io("setting the output size", e))?;
     progress.finish();
-    Ok(digests.map(Checksums::from_digests).transpose()?)
+    Ok(digests.map(|d| d.digests()).transpose()?)
 }

@@ -14,10 +14,10 @@ use std::sync::mpsc::sync_channel;
 use rayon::prelude::*;
 
 use super::compress::{Codec, compress_cluster};
-use super::hashing::Checksums;
 use super::source::{Batch, spawn_reader};
 use super::writeback::Writeback;
 use super::{OutputError, OutputOptions, check_cancel};
+use crate::digest::Digests;
 use crate::disk::BlockDev;
 use crate::progress::ProgressSink;
 
@@ -388,12 +388,12 @@ pub fn hash_file(
     file: &File,
     opts: &OutputOptions,
     progress: &dyn ProgressSink,
-) -> Result<Checksums, OutputError> {
+) -> Result<Digests, OutputError> {
     let len = file
         .metadata()
         .map_err(|e| OutputError::io("reading the output back", e))?
         .len();
-    let mut digests = Checksums::digester();
+    let mut digests = Digests::digester();
     progress.start("hashing", len);
     let mut off = 0u64;
     while off < len {
@@ -408,5 +408,5 @@ pub fn hash_file(
         progress.set_position(off);
     }
     progress.finish();
-    Ok(Checksums::from_digests(digests)?)
+    Ok(digests.digests()?)
 }
