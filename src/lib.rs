@@ -19,3 +19,4 @@ pub mod progress;
 pub mod recipe;
 pub mod seal;
 pub mod sparsify;
+pub mod units;

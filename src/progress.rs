@@ -6,6 +6,8 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::units::Bytes;
+
 /// Receives progress from long operations. Implementations must be cheap: `set_position` is
 /// called for every few MiB processed.
 pub trait ProgressSink: Sync {
@@ -79,8 +81,8 @@ fn line(st: &LineState) -> String {
         "{}: {:.0}% ({} / {} MiB)",
         st.label,
         pct,
-        st.done >> 20,
-        st.total >> 20
+        Bytes(st.done).mib(),
+        Bytes(st.total).mib()
     )
 }
 

@@ -12,6 +12,7 @@ use cloudseal::output::{
     self, Codec, Compression, OutputFormat, OutputOptions, OutputReport, check_not_same_file,
 };
 use cloudseal::progress::Progress;
+use cloudseal::units::Bytes;
 
 #[derive(Args, Debug)]
 pub struct ConvertArgs {
@@ -109,9 +110,9 @@ fn print_summary(r: &OutputReport) {
         "wrote {} ({}{comp}): virtual {} MiB, file {} MiB, allocated {} MiB, {:.1} s",
         r.path.display(),
         r.format,
-        r.virtual_size >> 20,
-        r.file_size >> 20,
-        r.allocated_size >> 20,
+        Bytes(r.virtual_size).mib(),
+        Bytes(r.file_size).mib(),
+        Bytes(r.allocated_size).mib(),
         r.duration.as_secs_f64()
     );
     if let Some(c) = &r.checksums {

@@ -13,6 +13,7 @@ use cloudseal::glance::{
     self, AuthConfig, Glance, ImageRecord, ImageSpec, Secret, Settings, UploadOptions,
     UploadOutcome, Visibility, http::Timeouts,
 };
+use cloudseal::units::Bytes;
 use serde_json::json;
 
 use super::GlobalArgs;
@@ -440,8 +441,8 @@ impl Progress {
                     "{}: {}% ({:.1} of {:.1} MiB)",
                     self.label,
                     tenth * 10,
-                    done as f64 / 1048576.0,
-                    total as f64 / 1048576.0
+                    Bytes(done).mib(),
+                    Bytes(total).mib()
                 );
             }
         }

@@ -23,6 +23,7 @@ use cloudseal::fs::vfat::{ReadOnly, VfatFs};
 use cloudseal::fs::{FileKind, GuestFs, OsInfo, fstab, join, name};
 use cloudseal::part::{self, Partition, TableKind};
 use cloudseal::seal::{Action, SealOptions, Selection, plan_all};
+use cloudseal::units::Bytes;
 
 /// The defaults, and these whether or not they are: they are what cloud images keep.
 const REPORTED_OPS: &str = "defaults,cloud-init-state,net-hwaddr";
@@ -297,22 +298,6 @@ fn walk(
     Ok(())
 }
 
-/// 1536 -> "1.5 KiB".
-fn size(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 /// Columns padded to their widest cell; the last column is not padded.
 fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
@@ -347,8 +332,8 @@ fn human(r: &Report) -> String {
     s.push_str(&format!(
         "format:  {}, {} virtual, {} allocated\n",
         r.format,
-        size(r.virtual_size),
-        size(r.allocated_size)
+        Bytes(r.virtual_size),
+        Bytes(r.allocated_size)
     ));
     let t = &r.partition_table;
     if t.disk_id.is_empty() {
@@ -378,8 +363,8 @@ fn human(r: &Report) -> String {
         };
         rows.push(vec![
             format!("{}{root}", p.partition.number),
-            size(p.partition.start),
-            size(p.partition.size),
+            Bytes(p.partition.start).to_string(),
+            Bytes(p.partition.size).to_string(),
             p.partition.type_name.clone(),
             p.partition.name.clone(),
             p.filesystem.kind.to_string(),

@@ -12,6 +12,7 @@ use cloudseal::image::{self, ImageReport, SealImageOptions};
 use cloudseal::output::{self, Codec, OutputOptions};
 use cloudseal::progress::Progress;
 use cloudseal::seal::{SealOptions, Selection};
+use cloudseal::units::Bytes;
 
 use super::GlobalArgs;
 use super::convert::{FormatArg, compression, output_format};
@@ -167,10 +168,6 @@ pub(super) fn warn_identity_kept(selection: &Selection) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn mib(b: u64) -> String {
-    format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
-}
-
 fn print_report(r: &ImageReport) {
     for f in &r.filesystems {
         let os =
@@ -200,25 +197,27 @@ fn print_report(r: &ImageReport) {
             (None, false) => {}
         }
         if !r.dry_run && f.backend != "none" {
-            println!("  punched {} of free blocks", mib(f.punched_bytes));
+            let punched = Bytes(f.punched_bytes).mib();
+            println!("  punched {punched:.1} MiB of free blocks");
         }
     }
     if r.dry_run {
         println!("dry run: nothing was written");
         return;
     }
-    println!(
-        "punched {} outside the partitions",
-        mib(r.unpartitioned_punched)
-    );
+    let outside = Bytes(r.unpartitioned_punched).mib();
+    println!("punched {outside:.1} MiB outside the partitions");
     if let Some(o) = &r.output {
         println!(
-            "wrote {} ({}): virtual {}, file {}, allocated {}, {:.1} s in all",
+            concat!(
+                "wrote {} ({}): virtual {:.1} MiB, file {:.1} MiB, ",
+                "allocated {:.1} MiB, {:.1} s in all"
+            ),
             o.path.display(),
             o.format,
-            mib(o.virtual_size),
-            mib(o.file_size),
-            mib(o.allocated_size),
+            Bytes(o.virtual_size).mib(),
+            Bytes(o.file_size).mib(),
+            Bytes(o.allocated_size).mib(),
             r.timings.total
         );
         if let Some(c) = &o.checksums {
