@@ -1,8 +1,10 @@
-//! Atomic output: a temporary file in the destination directory, fsynced and renamed over the
+//! Atomic files: a temporary file in the destination directory, fsynced and renamed over the
 //! final name only when everything succeeded. Dropping an uncommitted `AtomicFile` removes the
-//! temporary, so errors and interrupts leave nothing under the final name.
+//! temporary, so errors and interrupts leave nothing under the final name. The one way the
+//! crate writes a file: outputs, manifests, downloaded base images.
 
 use std::fs::File;
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -96,7 +98,7 @@ impl AtomicFile {
                 OutputError::Exists(self.dest.clone())
             } else {
                 OutputError::io(
-                    format!("renaming the output to {}", self.dest.display()),
+                    format!("renaming the temporary file to {}", self.dest.display()),
                     e.error,
                 )
             });
@@ -109,6 +111,16 @@ impl AtomicFile {
             .and_then(|d| d.sync_all())
             .map_err(|e| OutputError::io(format!("syncing directory {}", dir.display()), e))
     }
+}
+
+/// Write `data` to `dest` atomically (replacing it only when `force`), durable on return.
+pub fn write_file(dest: &Path, data: &[u8], force: bool) -> Result<(), OutputError> {
+    let f = AtomicFile::create(dest, force)?;
+    f.file()
+        .write_all(data)
+        .map_err(|e| OutputError::io(format!("writing {}", dest.display()), e))?;
+    f.sync()?;
+    f.commit()
 }
 
 /// Refuse to write `dest` when it is `input` (same path or same file through another name).
@@ -148,4 +160,27 @@ pub fn interrupt_flag() -> Result<Arc<AtomicBool>, OutputError> {
             .map_err(|e| OutputError::io("installing a signal handler", e))?;
     }
     Ok(FLAG.get_or_init(|| flag).clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_file_replaces_only_when_forced_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.json");
+        write_file(&p, b"one\n", false).unwrap();
+        assert!(matches!(
+            write_file(&p, b"two\n", false),
+            Err(OutputError::Exists(_))
+        ));
+        write_file(&p, b"three\n", true).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"three\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["m.json"]);
+    }
 }

@@ -21,7 +21,7 @@ use crate::disk::OpenOptions;
 use crate::fs::GuestFsMut;
 use crate::fs::mount::Backend;
 use crate::image::{self, ImageReport, SealImageOptions};
-use crate::output::{Codec, Compression, OutputFormat, OutputOptions, OutputReport};
+use crate::output::{Codec, Compression, OutputFormat, OutputOptions, OutputReport, atomic};
 use crate::progress::ProgressSink;
 use crate::seal::Selection;
 
@@ -250,7 +250,8 @@ pub fn build(
         on_stage("write manifest");
         let p = self::manifest_path(&first.path);
         let json = serde_json::to_string_pretty(&manifest).map_err(stage("manifest"))?;
-        write_atomic(&p, json.as_bytes()).map_err(stage("manifest"))?;
+        // Always replaced: it describes the outputs just written.
+        atomic::write_file(&p, format!("{json}\n").as_bytes(), true).map_err(stage("manifest"))?;
         manifest_path = Some(p);
     }
     Ok(BuildResult {
@@ -281,21 +282,6 @@ fn output_entry(w: &OutputReport) -> OutputEntry {
         sha256,
         sha512,
     }
-}
-
-fn write_atomic(p: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
-    let dir = p.parent().unwrap_or(Path::new("."));
-    // 0666 less the umask, like the image it describes.
-    let mut tmp = tempfile::Builder::new()
-        .permissions(std::fs::Permissions::from_mode(0o666))
-        .tempfile_in(dir)?;
-    tmp.write_all(data)?;
-    tmp.write_all(b"\n")?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(p).map_err(|e| e.error)?;
-    Ok(())
 }
 
 #[cfg(test)]

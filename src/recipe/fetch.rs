@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::digest::hex;
+use crate::output::OutputError;
+use crate::output::atomic::AtomicFile;
 
 use super::schema::Base;
 
@@ -24,6 +26,15 @@ pub enum FetchError {
     },
     #[error("downloading {url}: {msg}")]
     Http { url: String, msg: String },
+    #[error("downloading {url}")]
+    Request {
+        url: String,
+        #[source]
+        source: ureq::Error,
+    },
+    /// Writing the download into the cache.
+    #[error(transparent)]
+    Cache(#[from] OutputError),
     #[error("{what}: sha256 is {got}, the recipe expects {want}")]
     Mismatch {
         what: String,
@@ -50,7 +61,7 @@ pub struct Fetched {
 /// Stream `r` into `w` (if any), returning the hex sha256 and the length.
 fn hash_copy(
     r: &mut dyn Read,
-    mut w: Option<&mut File>,
+    mut w: Option<&mut dyn Write>,
     what: &str,
 ) -> Result<(String, u64), FetchError> {
     let mut h = Sha256::new();
@@ -128,25 +139,19 @@ pub fn fetch(base: &Base, cache: &Path) -> Result<Fetched, FetchError> {
         );
     }
     std::fs::create_dir_all(cache).map_err(io(format!("creating {}", cache.display())))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(cache).map_err(io(format!(
-        "creating a temporary file in {}",
-        cache.display()
-    )))?;
-    let http = |msg: String| FetchError::Http {
-        url: url.clone(),
-        msg,
-    };
-    let mut resp = ureq::get(url).call().map_err(|e| http(e.to_string()))?;
+    // Under its name only once complete and verified (replacing a cached copy that was not).
+    let tmp = AtomicFile::create(&dest, true)?;
+    let mut resp = ureq::get(url)
+        .call()
+        .map_err(|source| FetchError::Request {
+            url: url.clone(),
+            source,
+        })?;
     let mut reader = resp.body_mut().as_reader();
-    let (sha, _) = hash_copy(&mut reader, Some(tmp.as_file_mut()), url)?;
+    let (sha, _) = hash_copy(&mut reader, Some(&mut tmp.file()), url)?;
     check(url, &sha, Some(want))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(io(format!("syncing {}", dest.display())))?;
-    tmp.persist(&dest).map_err(|e| FetchError::Io {
-        context: format!("renaming into {}", dest.display()),
-        source: e.error,
-    })?;
+    tmp.sync()?;
+    tmp.commit()?;
     Ok(Fetched {
         path: dest,
         sha256: sha,
