@@ -18,4 +18,9 @@ cargo test --all-targets 2>&1
 # The boot proof: a debootstrapped Debian 12 disk built into a sealed image by
 # recipes/debian-12.toml, booted under qemu (TCG) with two negative controls (~10 minutes).
 cargo build --release
+# The mount backend's fault-injection hook is for debug builds only (src/fs/mount/mod.rs).
+if grep -q CLOUDSEAL_FAULT target/release/cloudseal; then
+    echo "target/release/cloudseal contains the CLOUDSEAL_FAULT test hook" >&2
+    exit 1
+fi
 scripts/e2e-boot.sh all

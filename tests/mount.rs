@@ -196,9 +196,17 @@ fn mount_backend_without_root_is_one_clear_error() {
     assert!(!dir.join("out.qcow2").exists());
 }
 
+/// The binary under test has the CLOUDSEAL_FAULT hook only when built with debug assertions,
+/// as these tests are by `cargo test` (never in a release build).
+fn require_fault_hook() {
+    #[cfg(not(debug_assertions))]
+    panic!("CLOUDSEAL_FAULT is compiled into debug builds only: run this test without --release");
+}
+
 #[test]
 fn injected_failure_while_mounted_cleans_up() {
     require_root();
+    require_fault_hook();
     let t = tempdir();
     let o = run(cloudseal()
         .args(["seal", "-q", "--backend", "mount"])
@@ -214,6 +222,7 @@ fn injected_failure_while_mounted_cleans_up() {
 
 /// Start a seal that pauses with its filesystem mounted; the pid and the loop device.
 fn paused_seal(out: &Path) -> (std::process::Child, String) {
+    require_fault_hook();
     let child = cloudseal()
         .args(["seal", "-q", "--backend", "mount"])
         .arg(fixture("disks/mbr.raw"))

@@ -77,6 +77,8 @@ pub enum MountError {
     },
     #[error(transparent)]
     Fs(#[from] FsError),
+    /// From the test hook (debug builds only, see `fault`).
+    #[cfg(debug_assertions)]
     #[error("{what}: injected failure (CLOUDSEAL_FAULT={fault})")]
     Injected { what: String, fault: String },
 }
@@ -125,6 +127,7 @@ pub fn with_mounted<R>(
         dev.path().display()
     )))?;
     mounts.stack.push(point.clone());
+    #[cfg(debug_assertions)]
     fault(what, "after-mount")?;
 
     let target = point.clone();
@@ -256,7 +259,10 @@ fn run_in<T: Send + 'static>(
 }
 
 /// Test hook: `CLOUDSEAL_FAULT=error-<point>` fails there, `pause-<point>:SECS` sleeps there
-/// (so a test can signal the process while the filesystem is mounted).
+/// (so a test can signal the process while the filesystem is mounted). Debug builds only
+/// (`cargo test`): a release binary runs as root, and its environment must not be able to
+/// fail or stall it with filesystems mounted. scripts/test.sh checks the release binary.
+#[cfg(debug_assertions)]
 fn fault(what: &str, point: &str) -> Result<(), MountError> {
     let Ok(f) = std::env::var("CLOUDSEAL_FAULT") else {
         return Ok(());
