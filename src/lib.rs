@@ -1,7 +1,7 @@
 //! cloudseal: build and seal cloud images.
 //!
 //! Dependency rule, one way only:
-//! `recipe -> {seal, sparsify, output, glance} -> fs -> part -> disk`.
+//! `recipe -> image -> inspect -> {seal, sparsify, output, glance} -> fs -> part -> disk`.
 //!
 //! `unsafe` is denied everywhere except the two modules that call into the system:
 //! the libext2fs shim (`fs::ext4::ffi`) and the loop/FITRIM ioctls (`fs::mount::sys`).
@@ -13,6 +13,7 @@ pub mod disk;
 pub mod fs;
 pub mod glance;
 pub mod image;
+pub mod inspect;
 pub mod output;
 pub mod part;
 pub mod progress;

@@ -724,3 +724,65 @@ fn host_state_on_the_esp_the_root_mounts() {
     let planned = plan["filesystems"][1]["planned"].as_array().unwrap();
     assert!(planned.iter().any(|p| s(&p["path"]) == seed), "{planned:?}");
 }
+
+/// `inspect --json` is `cloudseal::inspect::InspectReport` serialized, nothing else: the CLI's
+/// output reads back into the type and writes out to the same bytes, and the library call
+/// gives the same report (names that are not UTF-8 and an empty disk included).
+#[test]
+fn json_is_the_library_report_type_and_round_trips() {
+    use cloudseal::inspect::{InspectReport, inspect};
+    require_tool("qemu-img");
+    let t = crate::util::tempdir();
+    let empty = t.path().join("empty.qcow2");
+    run_ok(
+        Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2"])
+            .arg(&empty)
+            .arg("64M"),
+    );
+    let mut images: Vec<_> = GOOD.iter().map(|(n, _)| fixture(n)).collect();
+    images.extend(["disks/gpt.qcow2", "names/ext4.raw"].map(fixture));
+    images.push(empty);
+    for img in &images {
+        let out = run_ok(cloudseal().arg("inspect").arg("--json").arg(img));
+        let typed: InspectReport = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("{}: not an InspectReport: {e}\n{out}", img.display()));
+        let again = serde_json::to_string_pretty(&typed).unwrap() + "\n";
+        assert_eq!(
+            again,
+            out,
+            "{}: the round trip lost something",
+            img.display()
+        );
+        let lib = inspect(img).unwrap_or_else(|e| panic!("{}: {e}", img.display()));
+        assert_eq!(serde_json::to_string_pretty(&lib).unwrap() + "\n", out);
+    }
+}
+
+/// The example in docs/inspect-json.md is an `InspectReport` (every field in it, none left
+/// over), and every top-level field of the type has a row in the doc's table.
+#[test]
+fn documented_schema_is_the_report_type() {
+    let doc = std::fs::read_to_string(repo().join("docs/inspect-json.md")).unwrap();
+    let example = doc
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a json example in docs/inspect-json.md");
+    let written: Value = serde_json::from_str(example).expect("the example is JSON");
+    let typed: cloudseal::inspect::InspectReport =
+        serde_json::from_value(written.clone()).expect("the example is an InspectReport");
+    assert_eq!(serde_json::to_value(&typed).unwrap(), written);
+    for key in written.as_object().unwrap().keys() {
+        assert!(
+            ["` |", ".", "[]"]
+                .iter()
+                .any(|end| doc.contains(&format!("| `{key}{end}"))),
+            "{key} has no row in the fields table"
+        );
+    }
+    assert!(
+        doc.contains("cloudseal::inspect::InspectReport"),
+        "the doc names the type"
+    );
+}

@@ -173,6 +173,7 @@ pub fn run(g: &GlobalArgs, a: BuildArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if a.dry_run {
+        print!("{}", super::inspect::survey_text(&res.image.survey));
         for (i, st) in loaded.recipe.customize.iter().enumerate() {
             println!(
                 "customize {} ({}, line {}): would run after sealing",

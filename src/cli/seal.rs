@@ -169,6 +169,10 @@ pub(super) fn warn_identity_kept(selection: &Selection) -> anyhow::Result<()> {
 }
 
 fn print_report(r: &ImageReport) {
+    if r.dry_run {
+        // What is on the disk, as `inspect` shows it, before what would change.
+        print!("{}", super::inspect::survey_text(&r.survey));
+    }
     for f in &r.filesystems {
         let os =
             f.os.as_ref()

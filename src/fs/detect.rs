@@ -6,7 +6,7 @@ use crate::disk::{DiskError, Slice};
 
 use super::FsError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FsKind {
     Ext2,
@@ -50,7 +50,7 @@ impl std::fmt::Display for FsKind {
 }
 
 /// What is on a partition.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FsInfo {
     pub kind: FsKind,
     /// "" when none.

@@ -3,6 +3,7 @@
 
 use super::detect::FsInfo;
 use super::{FileKind, FsError, GuestFs};
+use crate::part::Partition;
 
 /// fstab is a small text file; anything larger is not one.
 const MAX_FSTAB: u64 = 1 << 20;
@@ -15,6 +16,15 @@ pub fn read(fs: &dyn GuestFs) -> Result<Vec<Entry>, FsError> {
         )),
         _ => Vec::new(),
     })
+}
+
+/// Where the guest mounts the filesystem `fs` of partition `part`: the mount point of the first
+/// line that names it, the root's own line (`/`) aside. The one placement rule of `seal` and
+/// `inspect`; see [`Entry::names`] for what a line can name it by.
+pub fn mount_point<'a>(tab: &'a [Entry], part: &Partition, fs: &FsInfo) -> Option<&'a str> {
+    tab.iter()
+        .find(|e| e.mount_point != "/" && e.names(fs, &part.uuid))
+        .map(|e| e.mount_point.as_str())
 }
 
 /// One fstab line.
@@ -147,5 +157,35 @@ broken\n";
             !e[2].names(&vfat(), ""),
             "PARTUUID needs the partition GUID"
         );
+    }
+
+    #[test]
+    fn mount_point_is_the_first_line_naming_it_but_never_the_root() {
+        let part = Partition {
+            number: 2,
+            start: 1 << 20,
+            size: 1 << 20,
+            type_id: String::new(),
+            type_name: String::new(),
+            name: String::new(),
+            uuid: "0C5E0000-0000-4000-8000-000000000B02".into(),
+        };
+        let t = parse(
+            "LABEL=EFI / vfat defaults\n\
+             /dev/vda2 /dev-name vfat defaults\n\
+             PARTUUID=0c5e0000-0000-4000-8000-000000000b02 /boot/efi vfat defaults\n\
+             UUID=0C5E-EF11 /efi vfat defaults\n",
+        );
+        assert_eq!(mount_point(&t, &part, &vfat()), Some("/boot/efi"));
+        let other = FsInfo {
+            uuid: "1234-5678".into(),
+            label: String::new(),
+            ..vfat()
+        };
+        let unnamed = Partition {
+            uuid: String::new(),
+            ..part
+        };
+        assert_eq!(mount_point(&t, &unnamed, &other), None);
     }
 }

@@ -16,7 +16,7 @@ pub mod prefix;
 pub mod vfat;
 
 /// The operating system found on a root filesystem (from os-release).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OsInfo {
     /// `ID=` (debian, ubuntu, fedora, rhel, ...).
     pub id: String,

@@ -14,13 +14,14 @@ use crate::fs::ext4::{Ext4Error, Ext4Fs};
 use crate::fs::prefix::PrefixFs;
 use crate::fs::vfat::{VfatFs, fat};
 use crate::fs::{GuestFsMut, OsInfo, fstab, mount, os};
+use crate::inspect::PartReport;
 use crate::output::OutputOptions;
 use crate::seal;
 use crate::sparsify::Range;
 
 use super::overlay::{FsOverlay, Pages};
 use super::stream::OverlayStream;
-use super::{Found, FsReport, ImageError, RootHooks, SealImageOptions, replay, stage};
+use super::{FsReport, ImageError, RootHooks, SealImageOptions, replay, stage};
 
 /// What sealing the filesystems one by one accumulates for the output.
 pub(super) struct State<'a> {
@@ -69,7 +70,7 @@ impl State<'_> {
     fn seal_fs(
         &mut self,
         fs: &mut dyn GuestFsMut,
-        f: &Found,
+        f: &PartReport,
         what_fs: &str,
         fr: &mut FsReport,
         hooks: &mut RootHooks<'_>,
@@ -81,11 +82,7 @@ impl State<'_> {
         if !self.sealed_root && self.deferring {
             return Ok(Outcome::Deferred);
         }
-        let at = self
-            .fstab
-            .iter()
-            .find(|e| e.mount_point != "/" && e.names(&f.info, &f.part.uuid))
-            .map(|e| e.mount_point.clone());
+        let at = fstab::mount_point(&self.fstab, &f.partition, &f.filesystem).map(str::to_string);
         let Some(mut view) = at.as_deref().and_then(|at| PrefixFs::new(fs, at)) else {
             add_note(
                 fr,
@@ -143,13 +140,13 @@ impl State<'_> {
     /// ext2/3/4 through libext2fs over a copy-on-write overlay of the input.
     pub fn userspace(
         &mut self,
-        f: &Found,
+        f: &PartReport,
         what_fs: &str,
         fr: &mut FsReport,
         hooks: &mut RootHooks<'_>,
     ) -> Result<Outcome, ImageError> {
         let writable = !self.opts.dry_run;
-        let (start, size) = (f.part.start, f.part.size);
+        let (start, size) = (f.partition.start, f.partition.size);
         let pages = Pages::default();
         let io = FsOverlay::new(
             Arc::clone(&self.dev),
@@ -209,12 +206,12 @@ impl State<'_> {
     /// vfat through fatfs over a copy-on-write overlay; its free clusters become holes.
     pub fn userspace_vfat(
         &mut self,
-        f: &Found,
+        f: &PartReport,
         what_fs: &str,
         fr: &mut FsReport,
         hooks: &mut RootHooks<'_>,
     ) -> Result<Outcome, ImageError> {
-        let (start, size) = (f.part.start, f.part.size);
+        let (start, size) = (f.partition.start, f.partition.size);
         let (dev, pages) = (Arc::clone(&self.dev), Pages::default());
         let overlay = |writable| {
             let io = FsOverlay::new(
@@ -243,13 +240,13 @@ impl State<'_> {
     /// copy's holes (the trimmed free space) carry through to the output.
     pub fn mounted(
         &mut self,
-        f: &Found,
+        f: &PartReport,
         what_fs: &str,
         fr: &mut FsReport,
         hooks: &mut RootHooks<'_>,
     ) -> Result<Outcome, ImageError> {
-        let (start, size) = (f.part.start, f.part.size);
-        if let Err(e) = mount::can_mount(&f.info, what_fs) {
+        let (start, size) = (f.partition.start, f.partition.size);
+        if let Err(e) = mount::can_mount(&f.filesystem, what_fs) {
             // auto: a filesystem we cannot mount here is carried over as it is, said in the
             // report; it only becomes the error if no root filesystem gets sealed at all.
             if self.opts.backend == mount::Backend::Auto {
@@ -261,7 +258,7 @@ impl State<'_> {
             return Err(e.into());
         }
         let file = stage::anonymous_copy(self.dev.as_ref(), start, size, &self.staging, what_fs)?;
-        let (outcome, m) = mount::with_mounted(&file, 0, size, &f.info, what_fs, |fs, _| {
+        let (outcome, m) = mount::with_mounted(&file, 0, size, &f.filesystem, what_fs, |fs, _| {
             self.seal_fs(fs, f, what_fs, fr, hooks)
         })?;
         if outcome? == Outcome::Deferred {

@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::disk::{self, BlockDev, DiskError, ImageFormat, OpenOptions, Slice};
-use crate::fs::detect::{FsInfo, FsKind, detect};
+use crate::disk::{self, BlockDev, DiskError, ImageFormat, OpenOptions};
+use crate::fs::detect::FsKind;
 use crate::fs::ext4::Ext4Error;
 use crate::fs::mount::{self, Backend, Layout, MountError};
 use crate::fs::{FsError, GuestFsMut, OsInfo};
+use crate::inspect::{self, PartReport, Survey, SurveyError};
 use crate::output::{self, OutputError, OutputOptions, OutputReport};
 use crate::part::{self, PartError, TableKind};
 use crate::progress::ProgressSink;
@@ -156,6 +157,9 @@ pub struct ImageReport {
     pub virtual_size: u64,
     pub dry_run: bool,
     pub table: TableKind,
+    /// The partitions and what they hold, as `inspect` reports them; the root and its OS
+    /// are the ones sealed (an xfs or btrfs root too, through a mount).
+    pub survey: Survey,
     pub filesystems: Vec<FsReport>,
     /// Space outside the partitions turned into zeros, in bytes.
     pub unpartitioned_punched: u64,
@@ -168,12 +172,6 @@ pub struct ImageReport {
 
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
-}
-
-/// A partition with what it holds.
-struct Found {
-    part: part::Partition,
-    info: FsInfo,
 }
 
 fn label(table: TableKind, number: u32) -> String {
@@ -218,14 +216,17 @@ pub fn process_image(
         output::check_not_same_file(input, o)?;
     }
     let table = part::read_table(dev.as_ref()).map_err(ImageError::Part)?;
-    let found = survey(dev.as_ref(), &table)?;
+    let survey = survey(dev.as_ref(), table)?;
+    let table_kind = survey.partition_table.kind;
+    let found = &survey.partitions;
 
     let mut report = ImageReport {
         input: input.to_path_buf(),
         input_format: dev.format(),
         virtual_size: dev.size(),
         dry_run: opts.dry_run,
-        table: table.kind,
+        table: table_kind,
+        survey: survey.clone(),
         filesystems: Vec::new(),
         unpartitioned_punched: 0,
         written_bytes: 0,
@@ -251,7 +252,7 @@ pub fn process_image(
     // met before the root is handled again after it.
     let mut deferred = Vec::new();
     for (i, f) in found.iter().enumerate() {
-        let (fr, outcome) = seal_one(&mut st, f, table.kind, &mut hooks)?;
+        let (fr, outcome) = seal_one(&mut st, f, table_kind, &mut hooks)?;
         match outcome {
             Outcome::Done => report.filesystems.push(fr),
             Outcome::Deferred => deferred.push(i),
@@ -259,14 +260,21 @@ pub fn process_image(
     }
     st.deferring = false;
     for i in deferred {
-        let (fr, _) = seal_one(&mut st, &found[i], table.kind, &mut hooks)?;
+        let (fr, _) = seal_one(&mut st, &found[i], table_kind, &mut hooks)?;
         report.filesystems.push(fr);
     }
     report.filesystems.sort_by_key(|f| f.start);
+    if let Some(root) = report.filesystems.iter().find(|f| f.os.is_some()) {
+        report.survey.root = Some(root.partition);
+        report.survey.os.clone_from(&root.os);
+    }
     report.timings.seal = secs(t.elapsed());
 
-    let spans: Vec<(u64, u64)> = found.iter().map(|f| (f.part.start, f.part.size)).collect();
-    let outside = sparsify::unpartitioned(dev.size(), table.kind, &spans);
+    let spans: Vec<(u64, u64)> = found
+        .iter()
+        .map(|f| (f.partition.start, f.partition.size))
+        .collect();
+    let outside = sparsify::unpartitioned(dev.size(), table_kind, &spans);
     report.unpartitioned_punched = outside.iter().map(|r| r.len).sum();
     let State {
         sealed_root,
@@ -283,9 +291,7 @@ pub fn process_image(
         if let Some(e) = unmounted {
             return Err(e.into());
         }
-        let nothing_known =
-            table.kind == TableKind::None && found.iter().all(|f| f.info.kind == FsKind::Unknown);
-        if nothing_known && disk::reads_as_zeros(dev.as_ref()).map_err(ImageError::Read)? {
+        if survey.unrecognised() && disk::reads_as_zeros(dev.as_ref()).map_err(ImageError::Read)? {
             return Err(ImageError::Refused(
                 "the disk is empty (no partition table, no filesystem): nothing to seal".into(),
             ));
@@ -322,15 +328,15 @@ pub fn process_image(
 /// Open one filesystem with the backend that fits it and seal it.
 fn seal_one(
     st: &mut State<'_>,
-    f: &Found,
+    f: &PartReport,
     table: TableKind,
     hooks: &mut RootHooks<'_>,
 ) -> Result<(FsReport, Outcome), ImageError> {
     let mut fr = FsReport {
-        partition: f.part.number,
-        start: f.part.start,
-        size: f.part.size,
-        kind: f.info.kind,
+        partition: f.partition.number,
+        start: f.partition.start,
+        size: f.partition.size,
+        kind: f.filesystem.kind,
         backend: "none",
         layout: None,
         os: None,
@@ -339,18 +345,22 @@ fn seal_one(
         punched_bytes: 0,
         note: None,
     };
-    let what_fs = format!("{} ({})", label(table, f.part.number), f.info.kind);
-    let outcome = if st.opts.backend.mounts(f.info.kind) {
+    let what_fs = format!(
+        "{} ({})",
+        label(table, f.partition.number),
+        f.filesystem.kind
+    );
+    let outcome = if st.opts.backend.mounts(f.filesystem.kind) {
         fr.backend = "mount";
         st.mounted(f, &what_fs, &mut fr, hooks)?
-    } else if f.info.kind.is_ext() {
+    } else if f.filesystem.kind.is_ext() {
         fr.backend = "userspace";
         st.userspace(f, &what_fs, &mut fr, hooks)?
-    } else if f.info.kind == FsKind::Vfat {
+    } else if f.filesystem.kind == FsKind::Vfat {
         fr.backend = "userspace";
         st.userspace_vfat(f, &what_fs, &mut fr, hooks)?
     } else {
-        fr.note = Some(match f.info.kind {
+        fr.note = Some(match f.filesystem.kind {
             FsKind::Unknown => "nothing recognised: left as is".into(),
             FsKind::Swap => "swap: left as is".into(),
             k if mount::mountable(k) => {
@@ -363,17 +373,20 @@ fn seal_one(
     Ok((fr, outcome))
 }
 
-/// Detect what every partition holds; refuse layouts we cannot seal safely.
-fn survey(dev: &dyn BlockDev, table: &part::PartTable) -> Result<Vec<Found>, ImageError> {
-    let mut out = Vec::new();
-    for p in &table.partitions {
-        let what = label(table.kind, p.number);
-        let slice = Slice::new(dev, p.start, p.size).map_err(ImageError::Read)?;
-        let info = detect(&slice).map_err(|source| ImageError::Fs {
-            what: what.clone(),
+/// What every partition holds (the survey `inspect` makes); refuse layouts we cannot seal
+/// safely.
+fn survey(dev: &dyn BlockDev, table: part::PartTable) -> Result<Survey, ImageError> {
+    let kind = table.kind;
+    let survey = inspect::survey(dev, table).map_err(|e| match e {
+        SurveyError::Slice { source, .. } => ImageError::Read(source),
+        SurveyError::Detect { number, source } => ImageError::Fs {
+            what: label(kind, number),
             source,
-        })?;
-        match info.kind {
+        },
+    })?;
+    for p in &survey.partitions {
+        let what = label(kind, p.partition.number);
+        match p.filesystem.kind {
             FsKind::LvmPv => {
                 return Err(ImageError::Refused(format!(
                     "{what} is an LVM physical volume: LVM guests cannot be sealed yet"
@@ -386,10 +399,6 @@ fn survey(dev: &dyn BlockDev, table: &part::PartTable) -> Result<Vec<Found>, Ima
             }
             _ => {}
         }
-        out.push(Found {
-            part: p.clone(),
-            info,
-        });
     }
-    Ok(out)
+    Ok(survey)
 }

@@ -14,7 +14,7 @@ use crate::disk::{BlockDev, DiskError};
 /// Logical sector size assumed for MBR (GPT also probes 4096).
 pub const SECTOR: u64 = 512;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TableKind {
     Gpt,
@@ -34,7 +34,7 @@ impl std::fmt::Display for TableKind {
 }
 
 /// One partition (or, with no table, the whole disk as partition 1).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Partition {
     /// 1-based, as the kernel numbers them (MBR logical partitions from 5).
     pub number: u32,
