@@ -3,7 +3,7 @@
 //! they return for netplan must parse again.
 #![no_main]
 
-use cloudseal::seal::ops::{hwaddr, keyfile, netplan};
+use cloudseal::seal::netcfg::{ifupdown, keyfile, netplan, networkd};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = netplan::static_to_dhcp(text);
     let _ = netplan::static_ids(text);
-    let _ = hwaddr::networkd_drop_mac(text, "Name");
-    let _ = hwaddr::ifupdown_drop_hwaddress(text);
+    let _ = networkd::drop_mac(text, "Name");
+    let _ = ifupdown::drop_hwaddress(text);
     let _ = keyfile::drop_keys(text, &|_, k| k == "HWADDR");
 });

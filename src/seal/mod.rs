@@ -4,6 +4,7 @@
 use crate::fs::{FsError, GuestFs, OsInfo};
 
 pub mod exec;
+pub mod netcfg;
 pub mod ops;
 mod overlay;
 pub mod plan;

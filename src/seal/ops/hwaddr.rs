@@ -1,45 +1,31 @@
-//! net-hwaddr: hard-coded MAC addresses in the five network configuration syntaxes. Each file
-//! is edited line by line (everything else kept byte-identical) and stays valid: a match on
-//! the MAC alone becomes a match on an ethernet name pattern.
+//! net-hwaddr: hard-coded MAC addresses in the five network configuration syntaxes. The edits
+//! are [`netcfg`](crate::seal::netcfg)'s: line by line, everything else kept byte-identical, each file left valid
+//! (a match on the MAC alone becomes a match on an ethernet name pattern).
 
-use crate::fs::{FileKind, FsError, GuestFs, OsInfo};
+use crate::fs::{FsError, GuestFs, OsInfo};
+use crate::seal::netcfg::{
+    Edit, EditError, IFCFG_GLOBS, IFUPDOWN_GLOBS, NETPLAN_GLOBS, NETWORKD_GLOBS, NM_GLOBS, ifcfg,
+    ifupdown, keyfile, netplan, networkd,
+};
 use crate::seal::{Action, SealOp, SealOptions};
 
-use super::keyfile::{self, drop_keys, removed_note};
-use super::{netplan, paths};
+use super::paths::{self, config_texts};
 
 pub struct NetHwaddr;
 
-/// What replaces a MAC-only match: every ethernet interface (en*, eth*), which is what a
-/// single-NIC cloud VM has.
-pub const ETHERNET_GLOB: &str = "e*";
+/// One format's MAC edit of a file (its path, its text): the new text and a note.
+type DropMac = fn(&str, &str) -> Result<Option<Edit>, EditError>;
 
-pub const IFCFG_GLOBS: &[&str] = &[
-    "/etc/sysconfig/network-scripts/ifcfg-*",
-    "/etc/sysconfig/network/ifcfg-*",
+/// Where each format lives and its edit, in the order the files are planned.
+const FORMATS: &[(&[&str], DropMac)] = &[
+    (IFCFG_GLOBS, |_, text| Ok(ifcfg::drop_hwaddr(text))),
+    (NM_GLOBS, |_, text| Ok(keyfile::drop_mac_address(text))),
+    (NETWORKD_GLOBS, |path, text| {
+        Ok(networkd::drop_mac(text, networkd::name_key(path)))
+    }),
+    (IFUPDOWN_GLOBS, |_, text| Ok(ifupdown::drop_hwaddress(text))),
+    (NETPLAN_GLOBS, |_, text| netplan::drop_macaddress(text)),
 ];
-pub const NM_GLOBS: &[&str] = &["/etc/NetworkManager/system-connections/*"];
-pub const NETPLAN_GLOBS: &[&str] = &["/etc/netplan/*.yaml"];
-pub const NETWORKD_GLOBS: &[&str] = &[
-    "/etc/systemd/network/*.network",
-    "/etc/systemd/network/*.link",
-];
-pub const IFUPDOWN_GLOBS: &[&str] = &["/etc/network/interfaces", "/etc/network/interfaces.d/*"];
-
-/// Regular files matching any of the globs, sorted.
-pub fn config_files(fs: &dyn GuestFs, globs: &[&str]) -> Result<Vec<String>, FsError> {
-    let mut out = Vec::new();
-    for g in globs {
-        for (p, k) in paths::glob(fs, g)? {
-            if k == FileKind::File {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
 
 impl SealOp for NetHwaddr {
     fn name(&self) -> &'static str {
@@ -58,134 +44,23 @@ impl SealOp for NetHwaddr {
         _opts: &SealOptions,
     ) -> Result<Vec<Action>, FsError> {
         let mut v = Vec::new();
-        let edit = |path: String, new: String, note: String| Action::Write {
-            path,
-            content: new.into_bytes(),
-            note,
-        };
-        for p in config_files(fs, IFCFG_GLOBS)? {
-            let Some(text) = paths::read_text(fs, &p)? else {
-                continue;
-            };
-            let (new, d) = drop_keys(&text, &|_, k| matches!(k, "HWADDR" | "MACADDR" | "LLADDR"));
-            if !d.is_empty() {
-                v.push(edit(p, new, removed_note(&d)));
-            }
-        }
-        for p in config_files(fs, NM_GLOBS)? {
-            let Some(text) = paths::read_text(fs, &p)? else {
-                continue;
-            };
-            let (new, d) = drop_keys(&text, &|_, k| k == "mac-address");
-            if !d.is_empty() {
-                v.push(edit(p, new, removed_note(&d)));
-            }
-        }
-        for p in config_files(fs, NETWORKD_GLOBS)? {
-            let Some(text) = paths::read_text(fs, &p)? else {
-                continue;
-            };
-            let name_key = if p.ends_with(".link") {
-                "OriginalName"
-            } else {
-                "Name"
-            };
-            if let Some((new, note)) = networkd_drop_mac(&text, name_key) {
-                v.push(edit(p, new, note));
-            }
-        }
-        for p in config_files(fs, IFUPDOWN_GLOBS)? {
-            let Some(text) = paths::read_text(fs, &p)? else {
-                continue;
-            };
-            if let Some(new) = ifupdown_drop_hwaddress(&text) {
-                v.push(edit(p, new, "removed hwaddress".into()));
-            }
-        }
-        for p in config_files(fs, NETPLAN_GLOBS)? {
-            let Some(text) = paths::read_text(fs, &p)? else {
-                continue;
-            };
-            match netplan::drop_macaddress(&text) {
-                Ok(Some((new, note))) => v.push(edit(p, new, note)),
-                Ok(None) => {}
-                Err(why) => v.push(Action::Report {
-                    path: p,
-                    note: format!("holds a MAC address but was not edited: {why}"),
-                }),
+        for &(globs, drop_mac) in FORMATS {
+            for (p, text) in config_texts(fs, globs)? {
+                match drop_mac(&p, &text) {
+                    Ok(Some((new, note))) => v.push(Action::Write {
+                        path: p,
+                        content: new.into_bytes(),
+                        note,
+                    }),
+                    Ok(None) => {}
+                    // Only netplan refuses an edit; the others always can make theirs.
+                    Err(why) => v.push(Action::Report {
+                        path: p,
+                        note: format!("holds a MAC address but was not edited: {why}"),
+                    }),
+                }
             }
         }
         Ok(paths::sorted(v))
     }
-}
-
-/// Drop MACAddress/PermanentMACAddress from [Match] and MACAddress from [Link]; a [Match]
-/// left empty gets `{name_key}=e*` where the MAC was, so it still matches (and only) ethernet.
-pub fn networkd_drop_mac(text: &str, name_key: &str) -> Option<(String, String)> {
-    let ls = keyfile::lines(text);
-    let mut section: Option<&str> = None;
-    let mut drop = vec![false; ls.len()];
-    let mut dropped = Vec::new();
-    for (i, l) in ls.iter().enumerate() {
-        if let Some(s) = keyfile::section_of(l) {
-            section = Some(s);
-        } else if let Some(k) = keyfile::key_of(l) {
-            let hit = match section {
-                Some("Match") => matches!(k, "MACAddress" | "PermanentMACAddress"),
-                Some("Link") => k == "MACAddress",
-                _ => false,
-            };
-            if hit {
-                drop[i] = true;
-                dropped.push(k.to_string());
-            }
-        }
-    }
-    if dropped.is_empty() {
-        return None;
-    }
-    // Is some [Match] section left with no key? Then put the name match at its first drop.
-    let mut out = String::with_capacity(text.len());
-    let mut note = removed_note(&dropped);
-    let mut i = 0;
-    while i < ls.len() {
-        if keyfile::section_of(ls[i]) == Some("Match") {
-            let end = (i + 1..ls.len())
-                .find(|&j| keyfile::section_of(ls[j]).is_some())
-                .unwrap_or(ls.len());
-            let kept = (i + 1..end).any(|j| !drop[j] && keyfile::key_of(ls[j]).is_some());
-            let first_drop = (i + 1..end).find(|&j| drop[j]);
-            out.push_str(ls[i]);
-            for j in i + 1..end {
-                if Some(j) == first_drop && !kept {
-                    let nl = if ls[j].ends_with('\n') { "\n" } else { "" };
-                    out.push_str(&format!("{name_key}={ETHERNET_GLOB}{nl}"));
-                    note = format!("{note}; [Match] now {name_key}={ETHERNET_GLOB}");
-                } else if !drop[j] {
-                    out.push_str(ls[j]);
-                }
-            }
-            i = end;
-            continue;
-        }
-        if !drop[i] {
-            out.push_str(ls[i]);
-        }
-        i += 1;
-    }
-    Some((out, note))
-}
-
-/// Drop `hwaddress [ether] MAC` option lines of /etc/network/interfaces.
-pub fn ifupdown_drop_hwaddress(text: &str) -> Option<String> {
-    let mut hit = false;
-    let mut out = String::with_capacity(text.len());
-    for l in keyfile::lines(text) {
-        if l.split_whitespace().next() == Some("hwaddress") {
-            hit = true;
-        } else {
-            out.push_str(l);
-        }
-    }
-    hit.then_some(out)
 }

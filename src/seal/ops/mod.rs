@@ -6,7 +6,7 @@
 //!
 //! Adding one: a `GlobOp` when removing what some globs match is all it does, else a struct
 //! implementing `SealOp` whose `plan` only reads (helpers in [`paths`]: globs that never
-//! traverse symlinks, walks, home directories; [`keyfile`] for line edits that keep the rest
+//! traverse symlinks, walks, home directories; [`super::netcfg`] for edits that keep the rest
 //! of a file byte-identical). A missing file is nothing to do; plans are sorted. Then add it
 //! to `REGISTRY` and to the table in tests/seal_ops/every_op.rs.
 
@@ -19,11 +19,9 @@ pub mod dhcp;
 pub mod home;
 pub mod hwaddr;
 pub mod identity;
-pub mod keyfile;
 pub mod logs;
 pub mod misc;
 pub mod net;
-pub mod netplan;
 pub mod paths;
 pub mod pkg;
 pub mod spool;
@@ -135,95 +133,15 @@ pub fn is_redhat_family(os: &OsInfo) -> bool {
     RH.contains(&os.id.as_str()) || os.id_like.iter().any(|l| RH.contains(&l.as_str()))
 }
 
-/// Pseudo-random config-like text for no-panic tests of the line editors.
-#[cfg(test)]
-pub(crate) fn garbage(seed: u64) -> String {
-    const TOKENS: &[&str] = &[
-        "network:",
-        "ethernets:",
-        "eth0:",
-        "match:",
-        "macaddress:",
-        "addresses:",
-        "dhcp4:",
-        "gateway4:",
-        "name:",
-        "- ",
-        "[",
-        "]",
-        "{",
-        "}",
-        ",",
-        ":",
-        "#",
-        " #",
-        "\n",
-        "\r\n",
-        "  ",
-        "    ",
-        "\t",
-        "'",
-        "\"",
-        "=",
-        "iface",
-        "inet",
-        "inet6",
-        "static",
-        "address",
-        "hwaddress",
-        "HWADDR",
-        "BOOTPROTO",
-        "IPADDR0",
-        "[Match]",
-        "[Network]",
-        "[Address]",
-        "[ipv4]",
-        "MACAddress",
-        "Address",
-        "DHCP",
-        "method",
-        "manual",
-        "mac-address",
-        "é",
-        "x",
-        "52:54:00:12:34:56",
-        "192.0.2.1/24",
-        "true",
-    ];
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let mut out = String::new();
-    for _ in 0..(seed % 64) {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        out.push_str(TOKENS[(x >> 33) as usize % TOKENS.len()]);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
     #[test]
-    fn line_editors_never_panic_on_garbage() {
-        for seed in 0..3_000 {
-            let t = garbage(seed);
-            let _ = netplan::drop_macaddress(&t);
-            let _ = netplan::static_to_dhcp(&t);
-            let _ = netplan::static_ids(&t);
-            let _ = hwaddr::networkd_drop_mac(&t, "Name");
-            let _ = hwaddr::ifupdown_drop_hwaddress(&t);
-            let _ = keyfile::drop_keys(&t, &|_, k| k == "HWADDR");
-        }
-    }
-
-    #[test]
     fn every_op_plans_and_applies_on_garbage_configs() {
         use crate::fs::dir::DirFs;
+        use crate::seal::netcfg::garbage;
         use crate::seal::{Selection, apply, plan_all};
         const CONFIGS: &[&str] = &[
             "etc/passwd",

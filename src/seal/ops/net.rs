@@ -1,11 +1,11 @@
 //! udev-persistent-net, net-nmconn, net-hostname.
 
 use crate::fs::{FsError, GuestFs, OsInfo};
+use crate::seal::netcfg::{Edit, IFCFG_GLOBS, NM_GLOBS, ifcfg, keyfile};
 use crate::seal::{Action, SealOp, SealOptions};
 
-use super::hwaddr::{IFCFG_GLOBS, NM_GLOBS, config_files};
-use super::keyfile::{drop_keys, removed_note};
-use super::{GlobOp, is_redhat_family, paths};
+use super::paths::{self, config_texts};
+use super::{GlobOp, is_redhat_family};
 
 pub static UDEV_PERSISTENT_NET: GlobOp = GlobOp {
     name: "udev-persistent-net",
@@ -49,6 +49,14 @@ impl SealOp for NetNmconn {
 /// `dhcp-hostname` a NetworkManager keyfile sends, on every distribution.
 pub struct NetHostname;
 
+type DropHostname = fn(&str) -> Option<Edit>;
+
+/// The formats that name the host, and their edit.
+const HOSTNAME_FORMATS: &[(&[&str], DropHostname)] = &[
+    (IFCFG_GLOBS, ifcfg::drop_hostname),
+    (NM_GLOBS, keyfile::drop_hostname),
+];
+
 impl SealOp for NetHostname {
     fn name(&self) -> &'static str {
         "net-hostname"
@@ -66,20 +74,13 @@ impl SealOp for NetHostname {
         _opts: &SealOptions,
     ) -> Result<Vec<Action>, FsError> {
         let mut v = Vec::new();
-        for (globs, keys) in [
-            (IFCFG_GLOBS, &["HOSTNAME", "DHCP_HOSTNAME"][..]),
-            (NM_GLOBS, &["dhcp-hostname"][..]),
-        ] {
-            for p in config_files(fs, globs)? {
-                let Some(text) = paths::read_text(fs, &p)? else {
-                    continue;
-                };
-                let (new, d) = drop_keys(&text, &|_, k| keys.contains(&k));
-                if !d.is_empty() {
+        for &(globs, drop_hostname) in HOSTNAME_FORMATS {
+            for (p, text) in config_texts(fs, globs)? {
+                if let Some((new, note)) = drop_hostname(&text) {
                     v.push(Action::Write {
                         path: p,
                         content: new.into_bytes(),
-                        note: removed_note(&d),
+                        note,
                     });
                 }
             }

@@ -109,6 +109,32 @@ pub fn glob(fs: &dyn GuestFs, pattern: &str) -> Result<Vec<(String, FileKind)>, 
     Ok(out)
 }
 
+/// Regular files matching any of the globs, sorted (configuration files to read and edit).
+pub fn config_files(fs: &dyn GuestFs, globs: &[&str]) -> Result<Vec<String>, FsError> {
+    let mut out = Vec::new();
+    for g in globs {
+        for (p, k) in glob(fs, g)? {
+            if k == FileKind::File {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Path and text of each of [`config_files`] (see [`read_text`]).
+pub fn config_texts(fs: &dyn GuestFs, globs: &[&str]) -> Result<Vec<(String, String)>, FsError> {
+    let mut out = Vec::new();
+    for p in config_files(fs, globs)? {
+        if let Some(text) = read_text(fs, &p)? {
+            out.push((p, text));
+        }
+    }
+    Ok(out)
+}
+
 /// Visit every entry below `dir` (not `dir` itself), parents before children, not descending
 /// into symlinks. `dir` missing or not a directory: nothing is visited. Iterative, so a deep
 /// tree cannot exhaust the stack; a directory cycle (corrupt filesystem) ends at the caps.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use crate::fs::{FileKind, FsError, GuestFs, OsInfo};
 use crate::seal::{Action, SealOp, SealOptions};
 
-use super::{keyfile, paths};
+use super::paths;
 
 pub struct UserAccount;
 
@@ -44,8 +44,7 @@ fn chosen(name: &str, opts: &SealOptions) -> bool {
 
 /// Drop the lines of `text` whose first `:` field is in `names`.
 fn drop_named(text: &str, names: &BTreeSet<&str>) -> String {
-    keyfile::lines(text)
-        .into_iter()
+    text.split_inclusive('\n')
         .filter(|l| !names.contains(l.split(':').next().unwrap_or("")))
         .collect()
 }
@@ -73,7 +72,7 @@ fn own_groups<'a>(
 /// field; gshadow's admins and members).
 fn edit_groups(text: &str, users: &BTreeSet<&str>, drop: &BTreeSet<&str>) -> String {
     let mut out = String::with_capacity(text.len());
-    for l in keyfile::lines(text) {
+    for l in text.split_inclusive('\n') {
         let body = l.trim_end_matches(['\n', '\r']);
         let nl = &l[body.len()..];
         let mut f: Vec<String> = body.split(':').map(str::to_string).collect();

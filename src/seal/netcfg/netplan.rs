@@ -2,8 +2,7 @@
 
 use serde_json::Value;
 
-use super::hwaddr::ETHERNET_GLOB;
-use super::keyfile;
+use super::{ETHERNET_GLOB, Edit, EditError, StaticConfig, lines};
 
 /// One YAML line: indentation and the content without a trailing comment.
 struct Line<'a> {
@@ -13,7 +12,7 @@ struct Line<'a> {
 }
 
 fn parse_lines(text: &str) -> Vec<Line<'_>> {
-    keyfile::lines(text)
+    lines(text)
         .into_iter()
         .map(|raw| {
             let content = raw.trim_end_matches(['\n', '\r']);
@@ -65,11 +64,11 @@ fn newline_of(raw: &str) -> &str {
 /// Remove every `macaddress:` key. In a `match:` it held alone, it becomes
 /// `name: "e*"`, so the interface is still matched. Returns `Ok(None)` when there is no MAC,
 /// `Err(why)` when the file cannot be edited safely (it is then left alone and reported).
-pub fn drop_macaddress(text: &str) -> Result<Option<(String, String)>, String> {
+pub fn drop_macaddress(text: &str) -> Result<Option<Edit>, EditError> {
     if !text.contains("macaddress") {
         return Ok(None);
     }
-    let orig = parse(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    let orig = parse(text).map_err(EditError::NotYaml)?;
     let ls = parse_lines(text);
     let mut replace: Vec<Option<String>> = vec![None; ls.len()];
     let mut notes = Vec::new();
@@ -78,7 +77,7 @@ pub fn drop_macaddress(text: &str) -> Result<Option<(String, String)>, String> {
         let pad = " ".repeat(l.indent);
         if let Some(value) = l.body.strip_prefix("macaddress:") {
             if value.trim().is_empty() {
-                return Err("a macaddress value not on its own line".into());
+                return Err(EditError::MacValueNotOnItsLine);
             }
             let in_match = parent(&ls, i).is_some_and(|p| ls[p].body == "match:");
             let alone = in_match
@@ -98,7 +97,7 @@ pub fn drop_macaddress(text: &str) -> Result<Option<(String, String)>, String> {
             let inner = flow
                 .strip_prefix('{')
                 .and_then(|f| f.strip_suffix('}'))
-                .ok_or("a match: that is neither a block nor a one-line {...}")?;
+                .ok_or(EditError::MatchLayout)?;
             let kept: Vec<&str> = inner
                 .split(',')
                 .map(str::trim)
@@ -118,7 +117,7 @@ pub fn drop_macaddress(text: &str) -> Result<Option<(String, String)>, String> {
     if replace.iter().all(Option::is_none) {
         // No line to edit; a MAC may still hide in a flow mapping: say so, do not miss it.
         return if has_mac(&orig) {
-            Err("a macaddress in a layout not edited (flow mapping)".into())
+            Err(EditError::MacInFlowMapping)
         } else {
             Ok(None)
         };
@@ -127,7 +126,7 @@ pub fn drop_macaddress(text: &str) -> Result<Option<(String, String)>, String> {
     for (l, r) in ls.iter().zip(&replace) {
         out.push_str(r.as_deref().unwrap_or(l.raw));
     }
-    let doc = parse(&out).map_err(|e| format!("the edit would not parse: {e}"))?;
+    let doc = parse(&out).map_err(EditError::EditNotYaml)?;
     check(&doc)?;
     notes.dedup();
     Ok(Some((out, notes.join("; "))))
@@ -147,15 +146,15 @@ fn has_mac(v: &Value) -> bool {
 }
 
 /// The edited document holds no macaddress and no empty match.
-fn check(v: &Value) -> Result<(), String> {
+fn check(v: &Value) -> Result<(), EditError> {
     match v {
         Value::Object(m) => {
             for (k, child) in m {
                 if k == "macaddress" {
-                    return Err("a macaddress is left after the edit".into());
+                    return Err(EditError::MacLeft);
                 }
                 if k == "match" && child.as_object().is_none_or(|o| o.is_empty()) {
-                    return Err("a match: would be left empty".into());
+                    return Err(EditError::EmptyMatch);
                 }
                 check(child)?;
             }
@@ -258,8 +257,8 @@ pub fn static_ids(text: &str) -> Vec<String> {
 
 /// Switch every interface with static `addresses:` to `dhcp4: true`, dropping its addresses
 /// and gateway4/gateway6 (routes stay). `Err(why)` when it cannot be done safely.
-pub fn static_to_dhcp(text: &str) -> Result<Option<(String, String)>, String> {
-    parse(text).map_err(|e| format!("not valid YAML: {e}"))?;
+pub fn static_to_dhcp(text: &str) -> Result<Option<Edit>, EditError> {
+    parse(text).map_err(EditError::NotYaml)?;
     let ls = parse_lines(text);
     let ids = static_interfaces(&ls);
     if ids.is_empty() {
@@ -303,9 +302,9 @@ pub fn static_to_dhcp(text: &str) -> Result<Option<(String, String)>, String> {
     for (l, r) in ls.iter().zip(&replace) {
         out.push_str(r.as_deref().unwrap_or(l.raw));
     }
-    parse(&out).map_err(|e| format!("the edit would not parse: {e}"))?;
+    parse(&out).map_err(EditError::EditNotYaml)?;
     if !static_interfaces(&parse_lines(&out)).is_empty() {
-        return Err("static addresses left after the edit".into());
+        return Err(EditError::StaticLeft);
     }
     let names: Vec<String> = ids.iter().map(|&i| id_name(&ls[i])).collect();
     Ok(Some((
@@ -315,6 +314,19 @@ pub fn static_to_dhcp(text: &str) -> Result<Option<(String, String)>, String> {
             names.join(", ")
         ),
     )))
+}
+
+/// Interfaces with static `addresses:`, and the file switched to DHCP when asked.
+pub fn static_ip(text: &str, to_dhcp: bool) -> Result<Option<StaticConfig>, EditError> {
+    let ids = static_ids(text);
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let what = format!("addresses on {}", ids.join(", "));
+    StaticConfig::found(what, to_dhcp, || {
+        let (out, _) = static_to_dhcp(text)?.ok_or(EditError::NoStaticToSwitch)?;
+        Ok(out)
+    })
 }
 
 #[cfg(test)]
