@@ -1,24 +1,20 @@
 //! `cloudseal build RECIPE`: base -> customize -> seal -> sparsify -> outputs -> upload, with
 //! a manifest beside the outputs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
 
+use cloudseal::glance::Auth;
 use cloudseal::output;
 use cloudseal::progress::Progress;
 use cloudseal::recipe::build::{self, BuildOptions};
 use cloudseal::recipe::{self, VarSource};
 use cloudseal::seal::Selection;
 
-use cloudseal::recipe::schema::GlanceSection;
-
 use super::GlobalArgs;
-use super::glance::{AuthArgs, GlanceOpts};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Args, Debug)]
 pub struct BuildArgs {
@@ -63,36 +59,7 @@ pub struct BuildArgs {
     pub json: bool,
     /// Credentials for a recipe's [glance] upload (flags override the recipe's `cloud`).
     #[command(flatten)]
-    pub auth: AuthArgs,
-}
-
-/// `cloudseal upload`'s options from a recipe's [glance] section.
-fn glance_opts(gs: &GlanceSection, auth: &AuthArgs) -> GlanceOpts {
-    let vis = gs.visibility.as_deref();
-    let mut auth = auth.clone();
-    if auth.os_cloud.is_none() {
-        auth.os_cloud = gs.cloud.clone();
-    }
-    GlanceOpts {
-        name: Some(gs.name.clone()),
-        disk_format: gs.disk_format.clone(),
-        container_format: gs.container_format.clone().unwrap_or_else(|| "bare".into()),
-        public: vis == Some("public"),
-        private: vis == Some("private"),
-        shared: vis == Some("shared"),
-        community: vis == Some("community"),
-        protected: gs.protected,
-        min_disk: gs.min_disk,
-        min_ram: gs.min_ram,
-        tags: gs.tags.clone(),
-        properties: gs.properties.clone().into_iter().collect(),
-        import: gs.import,
-        keep_failed: gs.keep_failed,
-        if_changed: gs.if_changed,
-        retries: gs.retries.unwrap_or(2),
-        wait_timeout: gs.wait_timeout.unwrap_or(600),
-        auth,
-    }
+    pub auth: Auth,
 }
 
 /// $XDG_CACHE_HOME/cloudseal, else ~/.cache/cloudseal.
@@ -132,6 +99,7 @@ pub fn run(g: &GlobalArgs, a: BuildArgs) -> anyhow::Result<ExitCode> {
         cancel: Some(output::interrupt_flag()?),
         backend: a.backend.into(),
         selection: Some(selection),
+        auth: a.auth.clone(),
     };
     let quiet = g.quiet || a.json;
     let progress = Progress::for_stderr(quiet);
@@ -142,11 +110,7 @@ pub fn run(g: &GlobalArgs, a: BuildArgs) -> anyhow::Result<ExitCode> {
             eprintln!("cloudseal build: [{n}] {s}");
         }
     };
-    let mut upload = |file: &Path, gs: &GlanceSection| -> Result<String, BoxError> {
-        let out = glance_opts(gs, &a.auth).upload(g, file, None)?;
-        Ok(out.record.id().to_string())
-    };
-    let res = build::build(&loaded, &opts, &progress, &mut on_stage, Some(&mut upload))
+    let res = build::build(&loaded, &opts, &progress, &mut on_stage)
         .with_context(|| format!("building {}", a.recipe.display()))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&res.manifest)?);

@@ -10,6 +10,8 @@ mod generate;
 mod glance;
 mod inspect;
 mod ops;
+#[cfg(test)]
+mod parity;
 mod recipe;
 mod seal;
 

@@ -13,7 +13,9 @@ use super::auth::{AuthConfig, Session, authenticate};
 use super::http::{Http, Retry, Timeouts};
 use super::models::{ImageList, ImageRecord, ImportInfo};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
     Public,

@@ -1,8 +1,9 @@
 //! OpenStack Glance: Keystone v3 authentication and the Images v2 API.
 //!
-//! `upload::upload_file` is the one call `upload`, `seal --upload` and recipes use:
-//! create the record, stream the bytes (hashing them), wait for `active`, check Glance's md5 and
-//! sha512 against ours, and delete what we created when anything fails.
+//! [`publish`] is the one call `upload`, `seal --upload` and recipes use: log in, then
+//! (`upload::upload_file`) create the record, stream the bytes (hashing them), wait for
+//! `active`, check Glance's md5 and sha512 against ours, and delete what we created when
+//! anything fails. Its settings are the typed records of `settings.rs` and `UploadOptions`.
 
 pub mod auth;
 pub mod config;
@@ -10,12 +11,16 @@ pub mod hashing;
 pub mod http;
 pub mod images;
 pub mod models;
+pub mod publish;
+pub mod settings;
 pub mod upload;
 
 pub use auth::{AuthConfig, Session};
 pub use config::{Secret, Settings};
 pub use images::{Glance, ImageSpec, Visibility};
 pub use models::ImageRecord;
+pub use publish::publish;
+pub use settings::{Auth, ImageOptions};
 pub use upload::{UploadOptions, UploadOutcome, upload_file};
 
 #[derive(Debug, thiserror::Error)]

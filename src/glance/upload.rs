@@ -13,20 +13,48 @@ use super::models::ImageRecord;
 use super::{GlanceError, chain};
 use crate::digest::Digests;
 
-#[derive(Debug, Clone)]
+/// How an upload goes: `--import`, `--retries`, ... / `import = `, `retries = `, ....
+#[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct UploadOptions {
-    /// Use `/stage` + `glance-direct` import instead of `PUT /file`.
+    /// Use the interoperable import flow (/stage + glance-direct) instead of PUT /file.
+    #[arg(long, help_heading = "Glance")]
     pub import: bool,
-    /// Leave a failed image in place (for debugging) instead of deleting it.
+    /// Leave a failed image in Glance instead of deleting it.
+    #[arg(long, help_heading = "Glance")]
     pub keep_failed: bool,
-    /// Reuse an active image of the same name, owner and sha512 instead of uploading.
+    /// Do nothing when an active image with this name, owner and sha512 already exists.
+    #[arg(long, help_heading = "Glance")]
     pub if_changed: bool,
-    /// How many times a failed data upload restarts on a fresh image.
+    /// Times a failed data upload restarts on a fresh image.
+    #[arg(long, default_value_t = 2, help_heading = "Glance")]
     pub retries: u32,
-    /// How long to wait for `active` after the data is sent.
-    pub wait_timeout: Duration,
+    /// Seconds to wait for the image to become active.
+    #[arg(long, default_value_t = 600, help_heading = "Glance")]
+    pub wait_timeout: u64,
     /// Set (by a Ctrl-C handler) to stop sending: the image is deleted, never retried.
+    #[arg(skip)]
+    #[serde(skip)]
     pub cancel: Option<Arc<AtomicBool>>,
+}
+
+/// Equal settings; the cancel flag is not a setting.
+impl PartialEq for UploadOptions {
+    fn eq(&self, o: &Self) -> bool {
+        (
+            self.import,
+            self.keep_failed,
+            self.if_changed,
+            self.retries,
+            self.wait_timeout,
+        ) == (
+            o.import,
+            o.keep_failed,
+            o.if_changed,
+            o.retries,
+            o.wait_timeout,
+        )
+    }
 }
 
 fn cancelled(opts: &UploadOptions) -> bool {
@@ -42,7 +70,7 @@ impl Default for UploadOptions {
             keep_failed: false,
             if_changed: false,
             retries: 2,
-            wait_timeout: Duration::from_secs(600),
+            wait_timeout: 600,
             cancel: None,
         }
     }
@@ -238,7 +266,7 @@ fn send_and_check(
     if opts.import {
         glance.import(id)?;
     }
-    let rec = glance.wait_active(id, opts.wait_timeout)?;
+    let rec = glance.wait_active(id, Duration::from_secs(opts.wait_timeout))?;
     verify(&rec, &sent)?;
     Ok((rec, sent))
 }

@@ -16,19 +16,17 @@ use super::check::Loaded;
 use super::customize::{self, StepReport};
 use super::fetch::{self, Fetched};
 use super::manifest::{BaseEntry, GlanceEntry, Manifest, OutputEntry};
-use super::schema::{GlanceSection, Output};
+use super::schema::Output;
 use crate::disk::OpenOptions;
 use crate::fs::GuestFsMut;
 use crate::fs::mount::Backend;
+use crate::glance::{self, Auth, UploadOptions};
 use crate::image::{self, ImageReport, SealImageOptions};
 use crate::output::{Codec, Compression, OutputFormat, OutputOptions, OutputReport, atomic};
 use crate::progress::ProgressSink;
 use crate::seal::Selection;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Uploads one output file as `[glance]` says; returns the new image id.
-pub type Uploader<'a> = &'a mut dyn FnMut(&Path, &GlanceSection) -> Result<String, BoxError>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -65,6 +63,8 @@ pub struct BuildOptions {
     pub backend: Backend,
     /// The operations to run instead of the recipe's `[seal]` selection (command-line flags).
     pub selection: Option<Selection>,
+    /// Login settings set on the command line: they override the recipe's `[glance]` ones.
+    pub auth: Auth,
 }
 
 /// What a build did.
@@ -117,7 +117,6 @@ pub fn build(
     opts: &BuildOptions,
     progress: &dyn ProgressSink,
     on_stage: &mut dyn FnMut(&str),
-    uploader: Option<Uploader<'_>>,
 ) -> Result<BuildResult, BuildError> {
     let r = &loaded.recipe;
     let mut timings = BTreeMap::new();
@@ -206,7 +205,7 @@ pub fn build(
     }
 
     let mut glance = None;
-    if let (Some(g), Some(up), false) = (&r.glance, uploader, opts.dry_run) {
+    if let (Some(g), false) = (&r.glance, opts.dry_run) {
         on_stage("upload to glance");
         let t = Instant::now();
         let file = g
@@ -215,10 +214,24 @@ pub fn build(
             .map(PathBuf::from)
             .or_else(|| written.first().map(|w| w.path.clone()))
             .ok_or_else(|| stage::<BoxError>("upload")("no output to upload".into()))?;
-        let id = up(&file, g).map_err(stage("upload"))?;
+        let upload = UploadOptions {
+            cancel: opts.cancel.clone(),
+            ..g.upload.clone()
+        };
+        let env = |k: &str| std::env::var(k).ok();
+        let out = glance::publish(
+            &g.auth().overlay(&opts.auth),
+            &g.image,
+            &upload,
+            &file,
+            None,
+            &env,
+            progress,
+        )
+        .map_err(stage("upload"))?;
         glance = Some(GlanceEntry {
-            image_id: id,
-            name: g.name.clone(),
+            image_id: out.record.id().to_string(),
+            name: g.image.name.clone().unwrap_or_default(),
         });
         timings.insert("upload".to_string(), t.elapsed().as_secs_f64());
     }

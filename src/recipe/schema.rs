@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::glance::{Auth, ImageOptions, UploadOptions};
 use crate::seal::{SealOptions, Selection};
 
 /// A parsed recipe, with `${var}` already substituted. Steps and outputs keep the line they
@@ -120,44 +121,33 @@ fn default_compression() -> String {
     "none".into()
 }
 
-/// `[glance]`: what `cloudseal upload` takes.
+/// `[glance]`: what `cloudseal upload` takes, as the same records: the image's keys
+/// (`name`, `visibility`, ...), the upload's (`import`, `retries`, ...) and the login's
+/// (`os-cloud`, `os-auth-url`, ...), each with its flag's name and default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct GlanceSection {
-    /// Image name in Glance.
-    pub name: String,
     /// Which `[[output]]` to upload (its path); the first one when unset.
     pub output: Option<String>,
-    /// A cloud from clouds.yaml (else the OS_* environment).
+    /// The older spelling of `os-cloud`: a cloud from clouds.yaml (else the OS_* environment).
     pub cloud: Option<String>,
-    /// private (default), shared, community or public.
-    pub visibility: Option<String>,
-    pub min_disk: Option<u64>,
-    pub min_ram: Option<u64>,
-    #[serde(default)]
-    pub protected: bool,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// Extra image properties (os_distro, hw_disk_bus, ...).
-    #[serde(default)]
-    pub properties: BTreeMap<String, String>,
-    /// qcow2, raw, ...; detected from the file when unset.
-    pub disk_format: Option<String>,
-    /// Default "bare".
-    pub container_format: Option<String>,
-    /// Upload through /stage and glance-direct import instead of PUT /file.
-    #[serde(default)]
-    pub import: bool,
-    /// Leave a failed image in Glance (for debugging) instead of deleting it.
-    #[serde(default)]
-    pub keep_failed: bool,
-    /// Reuse an active image with the same name, owner and content instead of uploading.
-    #[serde(default)]
-    pub if_changed: bool,
-    /// Restarts of a failed upload (default 2).
-    pub retries: Option<u32>,
-    /// Seconds to wait for the image to become active (default 600).
-    pub wait_timeout: Option<u64>,
+    #[serde(flatten)]
+    pub image: ImageOptions,
+    #[serde(flatten)]
+    pub upload: UploadOptions,
+    #[serde(flatten)]
+    pub auth: Auth,
+}
+
+impl GlanceSection {
+    /// The login this section asks for (`cloud` counts as `os-cloud`).
+    pub fn auth(&self) -> Auth {
+        let mut a = self.auth.clone();
+        if a.os_cloud.is_none() {
+            a.os_cloud = self.cloud.clone();
+        }
+        a
+    }
 }
 
 /// One `[[customize]]` step, chosen by its `op` key.

@@ -369,18 +369,9 @@ pub fn validate(r: &mut Recipe, dir: &Path, lines: &BTreeMap<&'static str, usize
 
     let gl = lines.get("glance").copied();
     if let Some(g) = &mut r.glance {
-        if g.name.trim().is_empty() {
+        // Visibility and the other typed keys were checked when parsing.
+        if g.image.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
             v.err(gl, "[glance] name is empty");
-        }
-        if let Some(vis) = &g.visibility
-            && !matches!(vis.as_str(), "private" | "shared" | "community" | "public")
-        {
-            v.err(
-                gl,
-                format!(
-                    "[glance] visibility {vis:?}: expected private, shared, community or public"
-                ),
-            );
         }
         if let Some(o) = &mut g.output {
             let abs = dir.join(&*o).display().to_string();

@@ -1,0 +1,116 @@
+//! A recipe key and its flag are one setting: same name, same default (as coreos-installer
+//! checks its install config against its flags). The records are the library's; this test
+//! sits here because it also checks that the subcommands flatten exactly them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use clap::{ArgAction, Args, CommandFactory};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use cloudseal::glance::{Auth, ImageOptions, UploadOptions};
+use cloudseal::recipe::schema::GlanceSection;
+
+/// Long flag -> its default as text (none for an optional or repeatable value).
+fn flags(cmd: &clap::Command) -> BTreeMap<String, Option<String>> {
+    cmd.get_arguments()
+        .filter_map(|a| {
+            let long = a.get_long()?.to_string();
+            let mut d: Vec<String> = a
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect();
+            // A switch defaults to false once clap builds the command; say so before.
+            if d.is_empty() && matches!(a.get_action(), ArgAction::SetTrue) {
+                d.push("false".into());
+            }
+            Some((long, d.pop()))
+        })
+        .collect()
+}
+
+/// Key -> its default as text, from the serialized `Default` (null, [] and {} mean none).
+fn keys<T: Serialize + Default>() -> BTreeMap<String, Option<String>> {
+    let Value::Object(m) = serde_json::to_value(T::default()).expect("serializing defaults") else {
+        panic!("a record serializes as a table");
+    };
+    m.into_iter()
+        .map(|(k, v)| {
+            let d = match v {
+                Value::Null => None,
+                Value::Array(a) if a.is_empty() => None,
+                Value::Object(o) if o.is_empty() => None,
+                Value::String(s) => Some(s),
+                v => Some(v.to_string()),
+            };
+            (k, d)
+        })
+        .collect()
+}
+
+/// Same names, same defaults, and an empty table reads as the defaults.
+fn check<T: Args + Serialize + DeserializeOwned + Default + PartialEq + std::fmt::Debug>() {
+    let cmd = T::augment_args(clap::Command::new("t"));
+    assert_eq!(
+        flags(&cmd),
+        keys::<T>(),
+        "{}: flags and keys",
+        std::any::type_name::<T>()
+    );
+    let empty: T = toml::from_str("").expect("an empty table");
+    assert_eq!(empty, T::default());
+}
+
+#[test]
+fn glance_records_have_one_name_and_default_per_setting() {
+    check::<ImageOptions>();
+    check::<UploadOptions>();
+    check::<Auth>();
+    // The comparison sees real values, not two empty maps.
+    let up = flags(&UploadOptions::augment_args(clap::Command::new("t")));
+    assert_eq!(up["wait-timeout"].as_deref(), Some("600"));
+    assert_eq!(
+        keys::<ImageOptions>()["container-format"].as_deref(),
+        Some("bare")
+    );
+}
+
+/// Flags that exist on the command line only: output and logging of the command itself,
+/// and shorthands of a recipe key (`--public` is `visibility = "public"`).
+const CLI_ONLY: &[&str] = &[
+    "help",
+    "verbose",
+    "quiet",
+    "json",
+    "public",
+    "private",
+    "shared",
+    "community",
+];
+
+fn subcommand_flags(name: &str) -> BTreeSet<String> {
+    let cli = super::Cli::command();
+    let sub = cli
+        .find_subcommand(name)
+        .unwrap_or_else(|| panic!("no subcommand {name}"))
+        .clone();
+    flags(&sub)
+        .into_keys()
+        .filter(|f| !CLI_ONLY.contains(&f.as_str()))
+        .collect()
+}
+
+#[test]
+fn every_upload_flag_is_a_glance_key() {
+    let recipe: BTreeSet<String> = keys::<GlanceSection>().into_keys().collect();
+    let missing: Vec<_> = subcommand_flags("upload")
+        .into_iter()
+        .filter(|f| !recipe.contains(f))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "upload flags without a [glance] key: {missing:?}"
+    );
+}
