@@ -15,8 +15,9 @@ eval "$(scripts/start-glance.sh start)"
 
 cargo test --all-targets 2>&1
 
-# The boot proof: a debootstrapped Debian 12 disk built into a sealed image by
-# recipes/debian-12.toml, booted under qemu (TCG) with two negative controls (~10 minutes).
+# The boot proof: debootstrapped Debian 12 and 13 disks sealed with defaults (and Debian 12 by
+# recipes/debian-12.toml), booted under qemu (TCG) without and with a NoCloud datasource, with
+# negative controls (see the script's header for the boots and their timings).
 cargo build --release
 # The mount backend's fault-injection hook is for debug builds only (src/fs/mount/mod.rs).
 if grep -q CLOUDSEAL_FAULT target/release/cloudseal; then

@@ -15,5 +15,6 @@ mod recipe;
 mod repo;
 mod seal;
 mod seal_ops;
+mod ssh_guard;
 mod util;
 mod vfat;

@@ -92,11 +92,18 @@ fn seal_json(args: &[&std::ffi::OsStr]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}):\n{out}"))
 }
 
-/// Planted paths as the seal must leave them; everything else byte-identical.
+/// The guard a default seal adds: the fixture guest has cloud-init but no sshd-keygen unit,
+/// so nothing else would recreate the host keys without a datasource.
+const GUARD_UNIT: &str = "etc/systemd/system/cloudseal-ssh-keygen.service";
+const GUARD_LINK: &str = "etc/systemd/system/multi-user.target.wants/cloudseal-ssh-keygen.service";
+
+/// Planted paths as the seal must leave them; everything else byte-identical, and nothing new
+/// but the ssh-hostkeys guard (when `guard`).
 fn check_outcomes(
     before: &BTreeMap<String, Node>,
     after: &BTreeMap<String, Node>,
     planted: &[(String, String, String)],
+    guard: bool,
 ) {
     let planted_set: BTreeSet<&str> = planted
         .iter()
@@ -131,10 +138,33 @@ fn check_outcomes(
             changed.push(path.clone());
         }
     }
+    let added = if guard {
+        [GUARD_UNIT, GUARD_LINK]
+    } else {
+        ["", ""]
+    };
     for (path, node) in after {
-        if *node != Node::Dir && !before.contains_key(path) {
+        if *node != Node::Dir && !before.contains_key(path) && !added.contains(&path.as_str()) {
             changed.push(format!("{path} (new)"));
         }
+    }
+    if guard {
+        match after.get(GUARD_UNIT) {
+            Some(Node::File(d)) => {
+                let unit = String::from_utf8_lossy(d);
+                assert!(
+                    unit.contains("ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key\n")
+                        && unit.contains("ExecStart=/bin/sh -c \"ssh-keygen -A\"\n"),
+                    "{unit}"
+                );
+            }
+            other => panic!("no ssh-hostkeys guard unit: {other:?}"),
+        }
+        assert_eq!(
+            after.get(GUARD_LINK),
+            Some(&Node::Link(format!("/{GUARD_UNIT}"))),
+            "the guard is not enabled"
+        );
     }
     assert!(
         changed.is_empty(),
@@ -177,7 +207,8 @@ fn seal_and_check(
     let out_raw = as_raw(&out, d);
     e2fsck_clean(&out_raw, offset);
     let after = dump(&out_raw, offset, &d.join("after"));
-    check_outcomes(&before, &after, &planted_with(extra));
+    let guard = !args.contains(&"--no-ssh-keygen-guard");
+    check_outcomes(&before, &after, &planted_with(extra), guard);
     assert!(
         !contains_any(&out_raw, &keys, d),
         "bytes of a removed private key are still in the output"
@@ -272,6 +303,19 @@ fn mbr_raw_to_raw() {
 #[test]
 fn bare_ext2() {
     seal_and_check("disks/bare-ext2.raw", 0, "sealed.raw", &["-O", "raw"], None);
+}
+
+#[test]
+fn bare_ext4_without_the_ssh_keygen_guard_adds_nothing() {
+    let r = seal_and_check(
+        "disks/bare-ext4.raw",
+        0,
+        "sealed.raw",
+        &["-O", "raw", "--no-ssh-keygen-guard"],
+        None,
+    );
+    let text = r.to_string();
+    assert!(text.contains("without one sshd will not start"), "{text}");
 }
 
 #[test]

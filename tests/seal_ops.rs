@@ -109,7 +109,11 @@ fn ssh_hostkeys_removes_keys_only() {
             ("/etc/ssh/ssh_host_ed25519_key", "k"),
             ("/etc/ssh/sshd_config", "c"),
             ("/etc/ssh/moduli", "m"),
-            ("/usr/bin/cloud-init", "#!"),
+            // Fedora's keygen unit: keys come back at boot, no guard to install.
+            (
+                "/usr/lib/systemd/system/sshd-keygen@.service",
+                "[Unit]\nConditionFileNotEmpty=|!/etc/ssh/ssh_host_%i_key\n",
+            ),
         ],
     );
     let p = plan_op(r, "ssh-hostkeys");
@@ -129,14 +133,109 @@ fn ssh_hostkeys_removes_keys_only() {
 }
 
 #[test]
-fn ssh_hostkeys_warns_when_nothing_regenerates_keys() {
+fn ssh_hostkeys_warns_when_nothing_regenerates_keys_and_the_guard_is_off() {
     let t = tempdir();
     put(t.path(), &[("/etc/ssh/ssh_host_rsa_key", "k")]);
-    let p = plan_op(t.path(), "ssh-hostkeys");
+    let opts = SealOptions {
+        no_ssh_keygen_guard: true,
+        ..Default::default()
+    };
+    let p = plan(
+        t.path(),
+        &Selection::defaults().operations("ssh-hostkeys"),
+        &opts,
+    );
     assert!(
         p.iter().any(|a| matches!(&a.action, Action::Report { note, .. } if note.contains("sshd will not start"))),
         "{p:#?}"
     );
+    assert!(
+        !p.iter()
+            .any(|a| matches!(&a.action, Action::Create { .. } | Action::Symlink { .. })),
+        "{p:#?}"
+    );
+}
+
+/// Issue 12: a Debian 13 guest (merged /usr, cloud-init, an sshd-keygen.service with
+/// ConditionFirstBoot=yes) sealed with defaults booted without sshd: nothing recreated the
+/// keys. Now ssh-hostkeys installs the guard, and names the first-boot unit once.
+#[test]
+fn ssh_hostkeys_guard_on_a_debian_13_tree() {
+    let t = tempdir();
+    let r = t.path();
+    put(
+        r,
+        &[
+            ("/etc/ssh/ssh_host_ed25519_key", "k"),
+            ("/etc/ssh/ssh_host_ed25519_key.pub", "k"),
+            ("/etc/machine-id", "4f1b2c3d4e5f60718293a4b5c6d7e8f9\n"),
+            ("/etc/cloud/cloud.cfg", "x"),
+            ("/usr/bin/cloud-init", "#!"),
+            (
+                "/usr/lib/systemd/system/sshd-keygen.service",
+                "[Unit]\nDescription=Generate sshd host keys on first boot\nConditionFirstBoot=yes\n\
+                 [Service]\nExecStart=ssh-keygen -A\n",
+            ),
+            (
+                "/etc/systemd/system/multi-user.target.wants/ssh.service",
+                "x",
+            ),
+        ],
+    );
+    symlink("usr/lib", r.join("lib")).unwrap();
+    let p = plan(r, &Selection::defaults(), &SealOptions::default());
+    let dry: Vec<String> = p.iter().map(|a| a.to_string()).collect();
+    let dry = dry.join("\n");
+    assert!(
+        dry.contains(
+            "ssh-hostkeys: create /etc/systemd/system/cloudseal-ssh-keygen.service: recreates \
+             missing SSH host keys at every boot"
+        ),
+        "{dry}"
+    );
+    assert!(
+        dry.contains(
+            "ssh-hostkeys: symlink /etc/systemd/system/multi-user.target.wants/cloudseal-ssh-keygen.service \
+             -> /etc/systemd/system/cloudseal-ssh-keygen.service"
+        ),
+        "{dry}"
+    );
+    assert_eq!(dry.matches("sshd-keygen.service").count(), 1, "{dry}");
+    let report = apply(r, &p);
+    let text = report.to_string();
+    assert_eq!(text.matches("sshd-keygen.service").count(), 1, "{text}");
+    assert!(
+        text.contains("ssh-hostkeys: created /etc/systemd/system/cloudseal-ssh-keygen.service")
+    );
+    let unit = read(r, "/etc/systemd/system/cloudseal-ssh-keygen.service");
+    for line in [
+        "ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key\n",
+        "After=cloud-init.service cloud-init-network.service sshd-keygen.service\n",
+        "Before=ssh.service sshd.service\n",
+        "ExecStart=/bin/sh -c \"ssh-keygen -A\"\n",
+        "WantedBy=multi-user.target\n",
+    ] {
+        assert!(unit.contains(line), "{line} not in\n{unit}");
+    }
+    assert_eq!(
+        std::fs::read_link(
+            r.join("etc/systemd/system/multi-user.target.wants/cloudseal-ssh-keygen.service")
+        )
+        .unwrap()
+        .to_str(),
+        Some("/etc/systemd/system/cloudseal-ssh-keygen.service")
+    );
+    // The other wants links stay; the executor changed what the plan said, nothing more.
+    assert!(exists(
+        r,
+        "/etc/systemd/system/multi-user.target.wants/ssh.service"
+    ));
+    let planned: Vec<&str> = p
+        .iter()
+        .filter(|a| !matches!(a.action, Action::Report { .. }))
+        .map(|a| a.action.path())
+        .collect();
+    assert_eq!(report.changed_paths(), planned);
 }
 
 #[test]

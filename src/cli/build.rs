@@ -50,6 +50,10 @@ pub struct BuildArgs {
     /// Remove operations from the selection (the recipe's, or --operations).
     #[arg(long, value_name = "LIST")]
     pub disable: Vec<String>,
+    /// ssh-hostkeys: do not install the unit that recreates missing host keys at every boot
+    /// (as `cloudseal seal --no-ssh-keygen-guard`; overrides the recipe's [seal.options]).
+    #[arg(long)]
+    pub no_ssh_keygen_guard: bool,
     /// How filesystems are opened (as `cloudseal seal --backend`): ext2/3/4 in userspace,
     /// xfs, btrfs and vfat through loop mounts (root).
     #[arg(long, value_enum, default_value = "auto")]
@@ -76,7 +80,10 @@ fn default_cache() -> PathBuf {
 pub fn run(g: &GlobalArgs, a: BuildArgs) -> anyhow::Result<ExitCode> {
     let vars = VarSource::from_args(&a.vars, true).map_err(anyhow::Error::msg)?;
     // A build needs the base: a missing one is an error here, not a warning.
-    let loaded = recipe::load_strict(&a.recipe, &vars)?;
+    let mut loaded = recipe::load_strict(&a.recipe, &vars)?;
+    if a.no_ssh_keygen_guard {
+        loaded.recipe.seal.options.no_ssh_keygen_guard = true;
+    }
     // --operations replaces the recipe's selection; --enable and --disable change it.
     let mut selection = if a.operations.is_empty() {
         loaded.recipe.seal.selection()

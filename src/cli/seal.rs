@@ -60,6 +60,11 @@ pub struct SealArgs {
     /// static-ip: rewrite static IP configuration to DHCP instead of only reporting it.
     #[arg(long)]
     pub static_ip_to_dhcp: bool,
+    /// ssh-hostkeys: do not install the unit that recreates missing host keys at every boot
+    /// when nothing in the guest does (sshd then starts only where cloud-init finds a
+    /// datasource).
+    #[arg(long)]
+    pub no_ssh_keygen_guard: bool,
     /// user-account: remove only these accounts (comma-separated).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub remove_user_accounts: Vec<String>,
@@ -128,6 +133,7 @@ pub fn run(g: &GlobalArgs, a: SealArgs) -> anyhow::Result<ExitCode> {
             static_ip_to_dhcp: a.static_ip_to_dhcp,
             remove_user_accounts: a.remove_user_accounts.clone(),
             keep_user_accounts: a.keep_user_accounts.clone(),
+            no_ssh_keygen_guard: a.no_ssh_keygen_guard,
         },
         output: out_opts,
         open: OpenOptions::default(),

@@ -8,8 +8,9 @@ use super::ops::paths::{MAX_DEPTH, MAX_ENTRIES};
 use super::plan::{Action, PlannedAction};
 use super::report::{Change, ChangeKind, Report};
 
-/// Mode of a file that a `Write` creates.
+/// Mode of a file that a `Write` or `Create` creates.
 const NEW_FILE_MODE: u32 = 0o644;
+const NEW_DIR_MODE: u32 = 0o755;
 
 /// Apply `plan` in order, then flush. A path that is gone by the time its action runs is
 /// skipped (not reported as changed).
@@ -19,7 +20,10 @@ pub fn apply(fs: &mut dyn GuestFsMut, plan: &[PlannedAction]) -> Result<Report, 
         let wrap = |source| SealError::Op { op: pa.op, source };
         if let Some(entries) = apply_one(fs, &pa.action).map_err(wrap)? {
             let note = match &pa.action {
-                Action::Write { note, .. } | Action::Report { note, .. } => Some(note.clone()),
+                Action::Write { note, .. }
+                | Action::Create { note, .. }
+                | Action::Report { note, .. } => Some(note.clone()),
+                Action::Symlink { target, .. } => Some(target.clone()),
                 _ => None,
             };
             report.record(
@@ -42,9 +46,18 @@ fn apply_one(fs: &mut dyn GuestFsMut, action: &Action) -> Result<Option<u64>, Fs
     let path = action.path();
     let Some(meta) = fs.metadata(path)? else {
         return match action {
-            // A Write may create its file; everything else needs something there.
-            Action::Write { content, .. } => {
+            // A Write may create its file; creations need nothing there; everything else
+            // needs something there.
+            Action::Write { content, .. } | Action::Create { content, .. } => {
                 fs.write_file(path, content, NEW_FILE_MODE)?;
+                Ok(Some(0))
+            }
+            Action::Mkdir { .. } => {
+                fs.mkdir(path, NEW_DIR_MODE)?;
+                Ok(Some(0))
+            }
+            Action::Symlink { target, .. } => {
+                fs.symlink(path, target)?;
                 Ok(Some(0))
             }
             _ => Ok(None),
@@ -90,6 +103,17 @@ fn apply_one(fs: &mut dyn GuestFsMut, action: &Action) -> Result<Option<u64>, Fs
             }
             fs.write_file(path, content, NEW_FILE_MODE)?;
             Ok(Some(0))
+        }
+        // Never replace what is there: the plan saw nothing at these paths.
+        Action::Create { .. } => Err(FsError::path(path, "exists, planned as a new file")),
+        Action::Mkdir { .. } if kind == FileKind::Dir => Ok(None),
+        Action::Mkdir { .. } => Err(FsError::path(path, "exists and is not a directory")),
+        Action::Symlink { target, .. } => {
+            if kind == FileKind::Symlink && fs.read_link(path)? == *target {
+                Ok(None)
+            } else {
+                Err(FsError::path(path, "exists, planned as a new symlink"))
+            }
         }
         Action::Report { .. } => Ok(Some(0)),
     }

@@ -10,6 +10,7 @@ mod overlay;
 pub mod plan;
 pub mod report;
 pub mod select;
+pub mod unit;
 
 pub use exec::apply;
 pub use plan::{Action, PlannedAction};
@@ -43,6 +44,9 @@ pub struct SealOptions {
     pub remove_user_accounts: Vec<String>,
     /// user-account: never remove these accounts.
     pub keep_user_accounts: Vec<String>,
+    /// ssh-hostkeys: do not install the unit that recreates missing host keys at boot when
+    /// nothing in the guest does (the image then needs cloud-init and a datasource).
+    pub no_ssh_keygen_guard: bool,
 }
 
 /// One named sealing operation.

@@ -14,8 +14,12 @@ pub struct Overlay<'a> {
     gone: BTreeSet<String>,
     /// Emptied: everything below is gone, the directory stays.
     emptied: BTreeSet<String>,
-    /// New content of written or truncated files.
+    /// New content of written, created or truncated files.
     content: BTreeMap<String, Vec<u8>>,
+    /// Directories created.
+    dirs: BTreeSet<String>,
+    /// Symlinks created, with their targets.
+    links: BTreeMap<String, String>,
 }
 
 impl<'a> Overlay<'a> {
@@ -25,6 +29,8 @@ impl<'a> Overlay<'a> {
             gone: BTreeSet::new(),
             emptied: BTreeSet::new(),
             content: BTreeMap::new(),
+            dirs: BTreeSet::new(),
+            links: BTreeMap::new(),
         }
     }
 
@@ -60,8 +66,14 @@ impl<'a> Overlay<'a> {
             Action::Truncate { path } => {
                 self.content.insert(path.clone(), Vec::new());
             }
-            Action::Write { path, content, .. } => {
+            Action::Write { path, content, .. } | Action::Create { path, content, .. } => {
                 self.content.insert(path.clone(), content.clone());
+            }
+            Action::Mkdir { path } => {
+                self.dirs.insert(path.clone());
+            }
+            Action::Symlink { path, target } => {
+                self.links.insert(path.clone(), target.clone());
             }
             Action::Report { .. } => {}
         }
@@ -80,19 +92,19 @@ impl GuestFs for Overlay<'_> {
         if self.is_gone(path) {
             return Ok(None);
         }
+        if let Some(t) = self.links.get(path) {
+            return Ok(Some(new_meta(FileKind::Symlink, t.len() as u64, 0o120777)));
+        }
+        if self.dirs.contains(path) && self.base.metadata(path)?.is_none() {
+            return Ok(Some(new_meta(FileKind::Dir, 0, 0o40755)));
+        }
         let base = self.base.metadata(path)?;
         Ok(match (base, self.content.get(path)) {
             (Some(mut m), Some(c)) => {
                 m.size = c.len() as u64;
                 Some(m)
             }
-            (None, Some(c)) => Some(FileMeta {
-                kind: FileKind::File,
-                size: c.len() as u64,
-                mode: 0o100644,
-                uid: 0,
-                gid: 0,
-            }),
+            (None, Some(c)) => Some(new_meta(FileKind::File, c.len() as u64, 0o100644)),
             (m, None) => m,
         })
     }
@@ -101,24 +113,30 @@ impl GuestFs for Overlay<'_> {
         if self.is_gone(path) {
             return Err(not_found(path));
         }
-        let mut v: Vec<DirEntry> = self
-            .base
-            .read_dir(path)?
+        let base = if self.dirs.contains(path) && self.base.metadata(path)?.is_none() {
+            Vec::new()
+        } else {
+            self.base.read_dir(path)?
+        };
+        let mut v: Vec<DirEntry> = base
             .into_iter()
             .filter(|e| !self.is_gone(&join(path, &e.name)))
             .collect();
-        // Files a Write creates.
+        // Files, directories and symlinks the plan creates.
         let want = match path.trim_end_matches('/') {
             "" => "/",
             p => p,
         };
-        for p in self.content.keys() {
+        let created = (self.content.keys().map(|p| (p, FileKind::File)))
+            .chain(self.dirs.iter().map(|p| (p, FileKind::Dir)))
+            .chain(self.links.keys().map(|p| (p, FileKind::Symlink)));
+        for (p, kind) in created {
             if let Some((dir, name)) = p.rsplit_once('/') {
                 let dir = if dir.is_empty() { "/" } else { dir };
                 if dir == want && !v.iter().any(|e| e.name == name) {
                     v.push(DirEntry {
                         name: name.to_string(),
-                        kind: FileKind::File,
+                        kind,
                     });
                 }
             }
@@ -142,6 +160,20 @@ impl GuestFs for Overlay<'_> {
         if self.is_gone(path) {
             return Err(not_found(path));
         }
-        self.base.read_link(path)
+        match self.links.get(path) {
+            Some(t) => Ok(t.clone()),
+            None => self.base.read_link(path),
+        }
+    }
+}
+
+/// Metadata of something the plan creates: owned by root, as the executor makes it.
+fn new_meta(kind: FileKind, size: u64, mode: u32) -> FileMeta {
+    FileMeta {
+        kind,
+        size,
+        mode,
+        uid: 0,
+        gid: 0,
     }
 }

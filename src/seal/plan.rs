@@ -34,6 +34,27 @@ pub enum Action {
         /// Why, for the report ("removed HWADDR line").
         note: String,
     },
+    /// Create a new file (a unit cloudseal installs), mode 0644, owner root; its parent must
+    /// exist by then.
+    Create {
+        #[serde(serialize_with = "crate::fs::name::serialize")]
+        path: String,
+        #[serde(skip)]
+        content: Vec<u8>,
+        note: String,
+    },
+    /// Create a directory, mode 0755, owner root (nothing to do when it is one already).
+    Mkdir {
+        #[serde(serialize_with = "crate::fs::name::serialize")]
+        path: String,
+    },
+    /// Create a symlink `path` -> `target` (the target stored as given, never resolved).
+    Symlink {
+        #[serde(serialize_with = "crate::fs::name::serialize")]
+        path: String,
+        #[serde(serialize_with = "crate::fs::name::serialize")]
+        target: String,
+    },
     /// Something found that the operation reports but does not change (static IP config).
     Report {
         #[serde(serialize_with = "crate::fs::name::serialize")]
@@ -50,6 +71,9 @@ impl Action {
             | Action::EmptyDir { path }
             | Action::Truncate { path }
             | Action::Write { path, .. }
+            | Action::Create { path, .. }
+            | Action::Mkdir { path }
+            | Action::Symlink { path, .. }
             | Action::Report { path, .. } => path,
         }
     }

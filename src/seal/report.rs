@@ -14,6 +14,10 @@ pub enum ChangeKind {
     Emptied,
     Truncated,
     Written,
+    /// A new file or directory.
+    Created,
+    /// A new symlink (the note holds its target).
+    Linked,
     /// Found and reported, not changed.
     Reported,
 }
@@ -26,6 +30,8 @@ impl ChangeKind {
             Action::EmptyDir { .. } => ChangeKind::Emptied,
             Action::Truncate { .. } => ChangeKind::Truncated,
             Action::Write { .. } => ChangeKind::Written,
+            Action::Create { .. } | Action::Mkdir { .. } => ChangeKind::Created,
+            Action::Symlink { .. } => ChangeKind::Linked,
             Action::Report { .. } => ChangeKind::Reported,
         }
     }
@@ -37,6 +43,8 @@ impl ChangeKind {
             ChangeKind::Emptied => "emptied",
             ChangeKind::Truncated => "truncated",
             ChangeKind::Written => "rewrote",
+            ChangeKind::Created => "created",
+            ChangeKind::Linked => "linked",
             ChangeKind::Reported => "found",
         }
     }
@@ -87,6 +95,7 @@ impl Report {
                 }
                 ChangeKind::Truncated => t.truncated += 1,
                 ChangeKind::Written => t.rewritten += 1,
+                ChangeKind::Created | ChangeKind::Linked => t.created += 1,
                 ChangeKind::Reported => t.reported += 1,
             }
         }
@@ -111,6 +120,8 @@ pub struct Totals {
     pub removed: u64,
     pub truncated: u64,
     pub rewritten: u64,
+    /// Files, directories and symlinks created.
+    pub created: u64,
     pub reported: u64,
 }
 
@@ -118,8 +129,8 @@ impl fmt::Display for Totals {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} removed, {} truncated, {} rewritten, {} reported",
-            self.removed, self.truncated, self.rewritten, self.reported
+            "{} removed, {} truncated, {} rewritten, {} created, {} reported",
+            self.removed, self.truncated, self.rewritten, self.created, self.reported
         )
     }
 }
@@ -135,8 +146,10 @@ impl fmt::Display for Report {
                 if matches!(c.change, ChangeKind::RemovedTree | ChangeKind::Emptied) {
                     write!(f, " ({} entries)", c.entries)?;
                 }
-                if let Some(n) = &c.note {
-                    write!(f, ": {n}")?;
+                match &c.note {
+                    Some(t) if c.change == ChangeKind::Linked => write!(f, " -> {}", display(t))?,
+                    Some(n) => write!(f, ": {n}")?,
+                    None => {}
                 }
                 writeln!(f)?;
             }
@@ -153,11 +166,17 @@ impl fmt::Display for PlannedAction {
             Action::EmptyDir { .. } => "empty",
             Action::Truncate { .. } => "truncate",
             Action::Write { .. } => "rewrite",
+            Action::Create { .. } => "create",
+            Action::Mkdir { .. } => "mkdir",
+            Action::Symlink { .. } => "symlink",
             Action::Report { .. } => "report",
         };
         write!(f, "{}: {verb} {}", self.op, display(self.action.path()))?;
         match &self.action {
-            Action::Write { note, .. } | Action::Report { note, .. } => write!(f, ": {note}"),
+            Action::Write { note, .. }
+            | Action::Create { note, .. }
+            | Action::Report { note, .. } => write!(f, ": {note}"),
+            Action::Symlink { target, .. } => write!(f, " -> {}", display(target)),
             _ => Ok(()),
         }
     }

@@ -1,55 +1,24 @@
 //! First-boot commands: a systemd oneshot unit in /etc/systemd/system, enabled by its
-//! multi-user.target.wants symlink, that runs once.
+//! multi-user.target.wants symlink, that runs once. The unit text is `seal::unit`'s, shared
+//! with the ssh-hostkeys guard.
 
 use crate::recipe::schema::FirstbootStep;
-
-pub const UNIT_DIR: &str = "/etc/systemd/system";
-pub const WANTS_DIR: &str = "/etc/systemd/system/multi-user.target.wants";
-/// Where a unit without its own condition records that it ran.
-pub const STAMP_DIR: &str = "/var/lib/cloudseal";
-
-/// Quote a command for `ExecStart=/bin/sh -c "..."`: systemd unquotes `\\` and `\"`, and
-/// expands `%` specifiers and `$` variables, which must be doubled.
-fn sd_quote(cmd: &str) -> String {
-    let mut out = String::with_capacity(cmd.len() + 8);
-    for c in cmd.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '%' => out.push_str("%%"),
-            '$' => out.push_str("$$"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::seal::unit::{Oneshot, UNIT_DIR, WANTS_DIR};
 
 /// The unit file for a step.
 pub fn unit(f: &FirstbootStep) -> String {
-    let mut u = format!(
-        "# Written by cloudseal: runs once at first boot.\n[Unit]\nDescription=cloudseal first boot: {}\n",
-        f.name
-    );
-    let stamp = format!("{STAMP_DIR}/firstboot-{}.done", f.name);
-    match &f.unless_exists {
-        Some(p) => u.push_str(&format!("ConditionPathExists=!{p}\n")),
-        None => u.push_str(&format!("ConditionPathExists=!{stamp}\n")),
+    let description = format!("cloudseal first boot: {}", f.name);
+    let before: Vec<&str> = f.before.iter().map(String::as_str).collect();
+    Oneshot {
+        name: &f.name,
+        comment: "Written by cloudseal: runs once at first boot.",
+        description: &description,
+        command: &f.command,
+        unless_exists: f.unless_exists.as_deref(),
+        after: &[],
+        before: &before,
     }
-    if !f.before.is_empty() {
-        u.push_str(&format!("Before={}\n", f.before.join(" ")));
-    }
-    u.push_str("\n[Service]\nType=oneshot\nRemainAfterExit=yes\n");
-    u.push_str(&format!(
-        "ExecStart=/bin/sh -c \"{}\"\n",
-        sd_quote(&f.command)
-    ));
-    if f.unless_exists.is_none() {
-        u.push_str(&format!(
-            "ExecStartPost=/bin/sh -c \"mkdir -p {STAMP_DIR} && touch {stamp}\"\n"
-        ));
-    }
-    u.push_str("\n[Install]\nWantedBy=multi-user.target\n");
-    u
+    .text()
 }
 
 #[cfg(test)]
@@ -57,22 +26,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unit_quotes_and_orders() {
+    fn unit_text_is_unchanged_by_the_move_to_seal() {
         let f = FirstbootStep {
             name: "ssh-keygen".into(),
-            command: "ssh-keygen -A && echo \"100%\" $HOME".into(),
+            command: "ssh-keygen -A".into(),
             unless_exists: Some("/etc/ssh/ssh_host_ed25519_key".into()),
             before: vec!["ssh.service".into()],
         };
-        let u = unit(&f);
-        assert!(u.contains("ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key\n"));
-        assert!(u.contains("Before=ssh.service\n"));
-        assert!(u.contains(r#"ExecStart=/bin/sh -c "ssh-keygen -A && echo \"100%%\" $$HOME""#));
-        assert!(!u.contains("ExecStartPost"));
+        assert_eq!(
+            unit(&f),
+            "# Written by cloudseal: runs once at first boot.\n[Unit]\n\
+             Description=cloudseal first boot: ssh-keygen\n\
+             ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key\nBefore=ssh.service\n\n\
+             [Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -c \"ssh-keygen -A\"\n\n\
+             [Install]\nWantedBy=multi-user.target\n"
+        );
         let g = FirstbootStep {
             unless_exists: None,
             ..f
         };
-        assert!(unit(&g).contains("firstboot-ssh-keygen.done"));
+        assert!(unit(&g).contains(
+            "ExecStartPost=/bin/sh -c \"mkdir -p /var/lib/cloudseal && touch \
+             /var/lib/cloudseal/firstboot-ssh-keygen.done\"\n"
+        ));
     }
 }

@@ -8,7 +8,8 @@ pub mod users;
 use serde::Serialize;
 
 use super::schema::{Located, Step};
-use crate::fs::{FsError, GuestFs, GuestFsMut};
+use crate::fs::{FsError, GuestFsMut};
+use crate::seal::ops::paths::selinux_enabled;
 
 /// Largest host file a step copies into the guest.
 pub const MAX_HOST_FILE: u64 = 256 << 20;
@@ -102,17 +103,4 @@ pub fn apply(
     }
     fs.flush()?;
     Ok(out)
-}
-
-/// /etc/selinux/config says SELINUX=enforcing or permissive.
-fn selinux_enabled(fs: &dyn GuestFs) -> Result<bool, FsError> {
-    let p = "/etc/selinux/config";
-    if fs.metadata(p)?.is_none() {
-        return Ok(false);
-    }
-    let text = fs.read_file(p, 1 << 20)?;
-    Ok(String::from_utf8_lossy(&text).lines().any(|l| {
-        let l = l.trim();
-        l == "SELINUX=enforcing" || l == "SELINUX=permissive"
-    }))
 }

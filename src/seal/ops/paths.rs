@@ -220,6 +220,19 @@ pub fn read_text(fs: &dyn GuestFs, path: &str) -> Result<Option<String>, FsError
         .map_err(|_| FsError::path(path, "is not UTF-8 text"))
 }
 
+/// /etc/selinux/config says SELINUX=enforcing or permissive: new files need a relabel.
+pub fn selinux_enabled(fs: &dyn GuestFs) -> Result<bool, FsError> {
+    let p = "/etc/selinux/config";
+    if fs.metadata(p)?.is_none() {
+        return Ok(false);
+    }
+    let text = fs.read_file(p, MAX_CONFIG)?;
+    Ok(String::from_utf8_lossy(&text).lines().any(|l| {
+        let l = l.trim();
+        l == "SELINUX=enforcing" || l == "SELINUX=permissive"
+    }))
+}
+
 /// Remove every match of the globs: directories as trees, anything else as a file.
 pub fn remove_globs(fs: &dyn GuestFs, globs: &[&str]) -> Result<Vec<Action>, FsError> {
     let mut out = Vec::new();
