@@ -10,7 +10,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use cloudseal::glance::{Auth, ImageOptions, UploadOptions};
-use cloudseal::recipe::schema::GlanceSection;
+use cloudseal::output::OutputSpec;
+use cloudseal::recipe::schema::{GlanceSection, SealSection};
+use cloudseal::seal::SealOptions;
 
 /// Long flag -> its default as text (none for an optional or repeatable value).
 fn flags(cmd: &clap::Command) -> BTreeMap<String, Option<String>> {
@@ -64,6 +66,12 @@ fn check<T: Args + Serialize + DeserializeOwned + Default + PartialEq + std::fmt
 }
 
 #[test]
+fn output_spec_has_one_name_and_default_per_setting() {
+    check::<OutputSpec>();
+    assert_eq!(keys::<OutputSpec>()["format"].as_deref(), Some("qcow2"));
+}
+
+#[test]
 fn glance_records_have_one_name_and_default_per_setting() {
     check::<ImageOptions>();
     check::<UploadOptions>();
@@ -77,13 +85,23 @@ fn glance_records_have_one_name_and_default_per_setting() {
     );
 }
 
-/// Flags that exist on the command line only: output and logging of the command itself,
-/// and shorthands of a recipe key (`--public` is `visibility = "public"`).
+/// Flags that exist on the command line only: how the command itself runs and prints
+/// (`build` has its own --force, --threads, --dry-run, --backend and --timestamp), the
+/// output path (a recipe's `path`), `seal --upload` (a recipe uploads when it has
+/// `[glance]`), and shorthands of a recipe key (`--public` is `visibility = "public"`).
 const CLI_ONLY: &[&str] = &[
     "help",
     "verbose",
     "quiet",
     "json",
+    "force",
+    "threads",
+    "dry-run",
+    "backend",
+    "timestamp",
+    "replay-journal",
+    "output",
+    "upload",
     "public",
     "private",
     "shared",
@@ -112,5 +130,40 @@ fn every_upload_flag_is_a_glance_key() {
     assert!(
         missing.is_empty(),
         "upload flags without a [glance] key: {missing:?}"
+    );
+}
+
+#[test]
+fn every_convert_flag_is_an_output_key() {
+    let recipe: BTreeSet<String> = keys::<OutputSpec>().into_keys().collect();
+    let missing: Vec<_> = subcommand_flags("convert")
+        .into_iter()
+        .filter(|f| !recipe.contains(f))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "convert flags without an [[output]] key: {missing:?}"
+    );
+}
+
+/// `seal`'s flags are the keys of `[[output]]`, `[seal]`, `[seal.options]` and `[glance]`.
+#[test]
+fn every_seal_flag_is_a_recipe_key() {
+    let recipe: BTreeSet<String> = [
+        keys::<OutputSpec>(),
+        keys::<SealSection>(),
+        keys::<SealOptions>(),
+        keys::<GlanceSection>(),
+    ]
+    .into_iter()
+    .flat_map(|k| k.into_keys())
+    .collect();
+    let missing: Vec<_> = subcommand_flags("seal")
+        .into_iter()
+        .filter(|f| !recipe.contains(f))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "seal flags without a recipe key: {missing:?}"
     );
 }

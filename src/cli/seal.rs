@@ -9,13 +9,12 @@ use clap::Args;
 use cloudseal::disk::OpenOptions;
 use cloudseal::fs::mount::Backend;
 use cloudseal::image::{self, ImageReport, SealImageOptions};
-use cloudseal::output::{self, Codec, OutputOptions};
+use cloudseal::output::{self, OutputOptions, OutputSpec};
 use cloudseal::progress::Progress;
 use cloudseal::seal::{SealOptions, Selection};
 use cloudseal::units::Bytes;
 
 use super::GlobalArgs;
-use super::convert::{FormatArg, compression, output_format};
 
 #[derive(Args, Debug)]
 pub struct SealArgs {
@@ -24,24 +23,15 @@ pub struct SealArgs {
     /// Output file; written to a temporary next to it and renamed when complete.
     #[arg(short, long, required_unless_present = "dry_run")]
     pub output: Option<PathBuf>,
-    /// Output format.
-    #[arg(short = 'O', long = "format", value_enum, default_value = "qcow2")]
-    pub format: FormatArg,
-    /// Compress qcow2 clusters with this codec.
-    #[arg(short = 'c', long, value_name = "zlib|zstd")]
-    pub compress: Option<Codec>,
-    /// Compression level (zlib 0-9, default 9; zstd 1-22, default 3; as for `convert`).
-    #[arg(long, requires = "compress")]
-    pub level: Option<i32>,
+    /// Format, compression, cluster size, checksums: as for `convert`.
+    #[command(flatten)]
+    pub spec: OutputSpec,
     /// Replace an existing output file.
     #[arg(short, long)]
     pub force: bool,
     /// Compression threads (default: one per core). The output does not depend on it.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Skip computing the sha256, sha512 and md5 of the output.
-    #[arg(long)]
-    pub no_checksums: bool,
     /// Run exactly these operations (comma-separated; `-name` drops one, `defaults` and
     /// `all` expand), as virt-sysprep's --operations.
     #[arg(long, value_name = "LIST")]
@@ -114,16 +104,11 @@ impl From<BackendArg> for Backend {
 pub fn run(g: &GlobalArgs, a: SealArgs) -> anyhow::Result<ExitCode> {
     let selection = Selection::from_args(&a.operations, &a.enable, &a.disable);
     warn_identity_kept(&selection)?;
-    let format = output_format(a.format);
-    let compress = compression(a.compress, a.level);
     let out_opts = OutputOptions {
-        format,
-        compress,
         force: a.force,
         threads: a.threads,
-        checksums: !a.no_checksums,
         cancel: Some(output::interrupt_flag()?),
-        ..OutputOptions::default()
+        ..a.spec.options()
     };
     out_opts.validate()?;
     let opts = SealImageOptions {
@@ -145,6 +130,11 @@ pub fn run(g: &GlobalArgs, a: SealArgs) -> anyhow::Result<ExitCode> {
     let output = if a.dry_run { None } else { a.output.as_deref() };
     let report = image::seal_image(&a.input, output, &opts, &progress)
         .with_context(|| format!("sealing {}", a.input.display()))?;
+    if a.spec.checksum_file
+        && let Some(out) = &report.output
+    {
+        output::spec::write_checksum_files(out)?;
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !g.quiet {

@@ -8,9 +8,10 @@ use std::cell::RefCell;
 
 use super::OutputError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Codec {
+    #[serde(alias = "deflate")]
     Zlib,
     Zstd,
 }

@@ -18,17 +18,34 @@ pub mod compress;
 pub mod qcow2;
 pub mod raw;
 pub mod source;
+pub mod spec;
 pub mod writeback;
 
 pub use atomic::{check_not_same_file, interrupt_flag};
 pub use compress::{Codec, Compression};
+pub use spec::OutputSpec;
 
 /// The format written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
     Raw,
+    #[default]
     Qcow2,
+}
+
+/// By hand, for a message that names the setting (a recipe reports it as it stands).
+impl<'de> serde::Deserialize<'de> for OutputFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "qcow2" => Ok(OutputFormat::Qcow2),
+            "raw" => Ok(OutputFormat::Raw),
+            _ => Err(serde::de::Error::custom(format!(
+                "output format {s:?}: expected qcow2 or raw"
+            ))),
+        }
+    }
 }
 
 impl std::fmt::Display for OutputFormat {

@@ -22,7 +22,7 @@ use crate::fs::GuestFsMut;
 use crate::fs::mount::Backend;
 use crate::glance::{self, Auth, UploadOptions};
 use crate::image::{self, ImageReport, SealImageOptions};
-use crate::output::{Codec, Compression, OutputFormat, OutputOptions, OutputReport, atomic};
+use crate::output::{self, OutputOptions, OutputReport, atomic};
 use crate::progress::ProgressSink;
 use crate::seal::Selection;
 
@@ -77,28 +77,12 @@ pub struct BuildResult {
 }
 
 fn output_options(o: &Output, opts: &BuildOptions) -> OutputOptions {
-    let codec = match o.compression.as_str() {
-        "zlib" => Some(Codec::Zlib),
-        "zstd" => Some(Codec::Zstd),
-        _ => None,
-    };
-    let mut out = OutputOptions {
-        format: if o.format == "raw" {
-            OutputFormat::Raw
-        } else {
-            OutputFormat::Qcow2
-        },
-        compress: codec.map(Compression::default_for),
+    OutputOptions {
         force: opts.force,
         threads: opts.threads,
-        checksums: true,
         cancel: opts.cancel.clone(),
-        ..OutputOptions::default()
-    };
-    if let Some(c) = o.cluster_size.and_then(|c| u32::try_from(c).ok()) {
-        out.cluster_size = c;
+        ..o.spec.options()
     }
-    out
 }
 
 /// The manifest file for a build: beside the first output, named after it.
@@ -196,6 +180,14 @@ pub fn build(
         };
         stage::<BoxError>(name)(Box::new(e))
     })?;
+    for o in &r.output {
+        if let (true, Some(w)) = (
+            o.item.spec.checksum_file,
+            written.iter().find(|w| w.path == Path::new(&o.item.path)),
+        ) {
+            output::spec::write_checksum_files(w).map_err(stage("output"))?;
+        }
+    }
     let t = &report.timings;
     for (k, v) in [
         ("seal-and-customize", t.seal),

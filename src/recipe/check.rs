@@ -160,7 +160,14 @@ impl Ctx<'_> {
     fn de_error(&mut self, fallback: usize, what: &str, e: toml::de::Error) {
         let off = e.span().map(|s| s.start).unwrap_or(fallback);
         let msg = e.message().trim().to_string();
-        self.at(Some(off), format!("{what}: {msg}"));
+        // A typed value's own message already names its object ("output format ..."):
+        // naming it twice would only add noise.
+        let first = what.split(' ').next().unwrap_or(what);
+        if msg.starts_with(&format!("{first} ")) {
+            self.at(Some(off), msg);
+        } else {
+            self.at(Some(off), format!("{what}: {msg}"));
+        }
     }
 
     /// Deserialize one value; on error record it and return None.
@@ -297,7 +304,10 @@ fn parse_all(
                     recipe.seal = s;
                 }
             }
-            "output" => recipe.output = cx.array::<Output>(value, "output"),
+            "output" => {
+                lines.insert("output", line);
+                recipe.output = cx.array::<Output>(value, "output");
+            }
             "glance" => {
                 lines.insert("glance", line);
                 recipe.glance = cx.value::<GlanceSection>(value, "[glance]");

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::glance::{Auth, ImageOptions, UploadOptions};
+use crate::output::OutputSpec;
 use crate::seal::{SealOptions, Selection};
 
 /// A parsed recipe, with `${var}` already substituted. Steps and outputs keep the line they
@@ -97,28 +98,16 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
     })
 }
 
-/// `[[output]]`: one image to write.
+/// `[[output]]`: one image to write: its path and the `convert` / `seal` output flags as keys
+/// (`format`, `compress` or `compression`, `level`, `cluster-size`, `no-checksums`,
+/// `checksum-file`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Output {
     /// Where to write it (relative to the recipe's directory).
     pub path: String,
-    /// qcow2 (default) or raw.
-    #[serde(default = "default_format")]
-    pub format: String,
-    /// none (default), zlib or zstd; qcow2 only.
-    #[serde(default = "default_compression")]
-    pub compression: String,
-    /// qcow2 cluster size in bytes (power of two, 4 KiB to 2 MiB); default 64 KiB.
-    pub cluster_size: Option<u64>,
-}
-
-fn default_format() -> String {
-    "qcow2".into()
-}
-
-fn default_compression() -> String {
-    "none".into()
+    #[serde(flatten)]
+    pub spec: OutputSpec,
 }
 
 /// `[glance]`: what `cloudseal upload` takes, as the same records: the image's keys

@@ -7,10 +7,7 @@ use std::path::Path;
 
 use super::check::Problem;
 use super::schema::{Recipe, Step};
-
-/// qcow2 cluster sizes qemu accepts.
-const MIN_CLUSTER: u64 = 512;
-const MAX_CLUSTER: u64 = 2 << 20;
+use crate::output::{MAX_CLUSTER_SIZE, MIN_CLUSTER_SIZE, OutputFormat};
 
 /// Octal permission bits ("0644", "755").
 pub fn parse_mode(s: &str) -> Result<u32, String> {
@@ -322,39 +319,38 @@ pub fn validate(r: &mut Recipe, dir: &Path, lines: &BTreeMap<&'static str, usize
         v.err(seal_line, format!("[seal]: {e}"));
     }
 
-    if r.output.is_empty() {
+    // An [[output]] that did not parse was reported already.
+    if r.output.is_empty() && !lines.contains_key("output") {
         v.err(None, "no [[output]]: nothing would be written");
     }
     let mut seen = BTreeSet::new();
     for o in &mut r.output {
         let l = Some(o.line);
         let out = &mut o.item;
-        if !matches!(out.format.as_str(), "qcow2" | "raw") {
-            v.err(
-                l,
-                format!("output format {:?}: expected qcow2 or raw", out.format),
-            );
-        }
-        if !matches!(out.compression.as_str(), "none" | "zlib" | "zstd") {
-            v.err(
-                l,
-                format!(
-                    "output compression {:?}: expected none, zlib or zstd",
-                    out.compression
-                ),
-            );
-        } else if out.format == "raw" && out.compression != "none" {
+        // Format and codec names were checked when parsing (typed); here, what they mean
+        // together.
+        let spec = &out.spec;
+        if spec.format == OutputFormat::Raw && spec.compress.is_some() {
             v.err(l, "raw output cannot be compressed (use qcow2)");
         }
-        if let Some(c) = out.cluster_size
-            && (!c.is_power_of_two() || !(MIN_CLUSTER..=MAX_CLUSTER).contains(&c))
+        match (spec.level, spec.options().compress) {
+            (Some(_), None) => v.err(l, "level needs compress (zlib or zstd)"),
+            (Some(_), Some(c)) => {
+                if let Err(e) = c.validate() {
+                    v.err(l, format!("level: {e}"));
+                }
+            }
+            _ => {}
+        }
+        if let Some(c) = spec.cluster_size
+            && (!c.is_power_of_two() || !(MIN_CLUSTER_SIZE..=MAX_CLUSTER_SIZE).contains(&c))
         {
             v.err(
                 l,
                 format!("cluster-size {c}: expected a power of two from 512 to 2 MiB"),
             );
         }
-        if out.cluster_size.is_some() && out.format == "raw" {
+        if spec.cluster_size.is_some() && spec.format == OutputFormat::Raw {
             v.err(l, "cluster-size applies to qcow2 only");
         }
         if out.path.is_empty() {
