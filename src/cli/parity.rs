@@ -13,6 +13,7 @@ use cloudseal::glance::{Auth, ImageOptions, UploadOptions};
 use cloudseal::output::OutputSpec;
 use cloudseal::recipe::schema::{GlanceSection, SealSection};
 use cloudseal::seal::SealOptions;
+use cloudseal::seal::select::SelectArgs;
 
 /// Long flag -> its default as text (none for an optional or repeatable value).
 fn flags(cmd: &clap::Command) -> BTreeMap<String, Option<String>> {
@@ -69,6 +70,12 @@ fn check<T: Args + Serialize + DeserializeOwned + Default + PartialEq + std::fmt
 fn output_spec_has_one_name_and_default_per_setting() {
     check::<OutputSpec>();
     assert_eq!(keys::<OutputSpec>()["format"].as_deref(), Some("qcow2"));
+}
+
+#[test]
+fn seal_records_have_one_name_and_default_per_setting() {
+    check::<SelectArgs>();
+    check::<SealOptions>();
 }
 
 #[test]
@@ -146,7 +153,8 @@ fn every_convert_flag_is_an_output_key() {
     );
 }
 
-/// `seal`'s flags are the keys of `[[output]]`, `[seal]`, `[seal.options]` and `[glance]`.
+/// `seal`'s flags are the keys of `[[output]]`, `[seal]`, `[seal.options]` and `[glance]`,
+/// and `seal` flattens exactly those records.
 #[test]
 fn every_seal_flag_is_a_recipe_key() {
     let recipe: BTreeSet<String> = [

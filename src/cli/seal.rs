@@ -11,6 +11,7 @@ use cloudseal::fs::mount::Backend;
 use cloudseal::image::{self, ImageReport, SealImageOptions};
 use cloudseal::output::{self, OutputOptions, OutputSpec};
 use cloudseal::progress::Progress;
+use cloudseal::seal::select::SelectArgs;
 use cloudseal::seal::{SealOptions, Selection};
 use cloudseal::units::Bytes;
 
@@ -32,35 +33,10 @@ pub struct SealArgs {
     /// Compression threads (default: one per core). The output does not depend on it.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Run exactly these operations (comma-separated; `-name` drops one, `defaults` and
-    /// `all` expand), as virt-sysprep's --operations.
-    #[arg(long, value_name = "LIST")]
-    pub operations: Vec<String>,
-    /// Add operations to the defaults, or to --operations when given (same syntax as
-    /// --operations; unlike virt-sysprep's --enable, which replaces the defaults).
-    #[arg(long, value_name = "LIST")]
-    pub enable: Vec<String>,
-    /// Remove operations from the selection.
-    #[arg(long, value_name = "LIST")]
-    pub disable: Vec<String>,
-    /// Write `uninitialized` into /etc/machine-id (first boot runs presets) instead of
-    /// leaving it empty.
-    #[arg(long)]
-    pub machine_id_uninitialized: bool,
-    /// static-ip: rewrite static IP configuration to DHCP instead of only reporting it.
-    #[arg(long)]
-    pub static_ip_to_dhcp: bool,
-    /// ssh-hostkeys: do not install the unit that recreates missing host keys at every boot
-    /// when nothing in the guest does (sshd then starts only where cloud-init finds a
-    /// datasource).
-    #[arg(long)]
-    pub no_ssh_keygen_guard: bool,
-    /// user-account: remove only these accounts (comma-separated).
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    pub remove_user_accounts: Vec<String>,
-    /// user-account: never remove these accounts (comma-separated).
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    pub keep_user_accounts: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub options: SealOptions,
     /// When a journal needs recovery, replay it with `e2fsck -fy` on a private copy of that
     /// filesystem (next to the output) instead of refusing. The input is not touched.
     #[arg(long)]
@@ -102,7 +78,7 @@ impl From<BackendArg> for Backend {
 }
 
 pub fn run(g: &GlobalArgs, a: SealArgs) -> anyhow::Result<ExitCode> {
-    let selection = Selection::from_args(&a.operations, &a.enable, &a.disable);
+    let selection = a.select.selection();
     warn_identity_kept(&selection)?;
     let out_opts = OutputOptions {
         force: a.force,
@@ -113,13 +89,7 @@ pub fn run(g: &GlobalArgs, a: SealArgs) -> anyhow::Result<ExitCode> {
     out_opts.validate()?;
     let opts = SealImageOptions {
         selection,
-        seal: SealOptions {
-            machine_id_uninitialized: a.machine_id_uninitialized,
-            static_ip_to_dhcp: a.static_ip_to_dhcp,
-            remove_user_accounts: a.remove_user_accounts.clone(),
-            keep_user_accounts: a.keep_user_accounts.clone(),
-            no_ssh_keygen_guard: a.no_ssh_keygen_guard,
-        },
+        seal: a.options.clone(),
         output: out_opts,
         open: OpenOptions::default(),
         dry_run: a.dry_run,

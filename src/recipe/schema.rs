@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::glance::{Auth, ImageOptions, UploadOptions};
 use crate::output::OutputSpec;
+use crate::seal::select::SelectArgs;
 use crate::seal::{SealOptions, Selection};
 
 /// A parsed recipe, with `${var}` already substituted. Steps and outputs keep the line they
@@ -42,20 +43,15 @@ pub struct Base {
     pub sha256: Option<String>,
 }
 
-/// `[seal]`: which operations run, as `--operations` / `--enable` / `--disable` take them.
+/// `[seal]`: which operations run (`operations`, `enable`, `disable`: the record the
+/// `seal` flags are) and their options (`[seal.options]`, also the `seal` flags' record).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct SealSection {
     /// Run the sealing operations at all (false: customize and convert only).
     pub enabled: bool,
-    /// Each: a comma-separated list as `--operations` takes it ("defaults,-tmp-files").
-    #[serde(deserialize_with = "one_or_many")]
-    pub operations: Vec<String>,
-    /// As `--enable`: added to `operations`, or to the defaults.
-    #[serde(deserialize_with = "one_or_many")]
-    pub enable: Vec<String>,
-    #[serde(deserialize_with = "one_or_many")]
-    pub disable: Vec<String>,
+    #[serde(flatten)]
+    pub select: SelectArgs,
     /// Options of individual operations (`[seal.options]`).
     pub options: SealOptions,
 }
@@ -64,7 +60,7 @@ impl SealSection {
     /// The operations this section selects (none when `enabled = false`).
     pub fn selection(&self) -> Selection {
         if self.enabled {
-            Selection::from_args(&self.operations, &self.enable, &self.disable)
+            self.select.selection()
         } else {
             // Customize, sparsify and convert only.
             Selection::defaults().operations("-all")
@@ -76,26 +72,10 @@ impl Default for SealSection {
     fn default() -> Self {
         SealSection {
             enabled: true,
-            operations: Vec::new(),
-            enable: Vec::new(),
-            disable: Vec::new(),
+            select: SelectArgs::default(),
             options: SealOptions::default(),
         }
     }
-}
-
-/// A string or a list of strings.
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => vec![s],
-        OneOrMany::Many(v) => v,
-    })
 }
 
 /// `[[output]]`: one image to write: its path and the `convert` / `seal` output flags as keys

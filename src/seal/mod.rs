@@ -31,21 +31,31 @@ pub enum SealError {
     Fs(#[from] FsError),
 }
 
-/// Options that change what some operations plan (from the CLI or a recipe; the same
-/// kebab-case keys in both).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Options that change what some operations plan: the `seal` flags and a recipe's
+/// `[seal.options]` keys, one record with the same names and defaults.
+#[derive(
+    clap::Args, Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize,
+)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct SealOptions {
-    /// Write `uninitialized` into /etc/machine-id instead of leaving it empty.
+    /// Write `uninitialized` into /etc/machine-id (first boot runs presets) instead of
+    /// leaving it empty.
+    #[arg(long)]
     pub machine_id_uninitialized: bool,
-    /// Rewrite static IP configuration to DHCP instead of only reporting it.
+    /// static-ip: rewrite static IP configuration to DHCP instead of only reporting it.
+    #[arg(long)]
     pub static_ip_to_dhcp: bool,
-    /// user-account: remove only these accounts (all login accounts when empty).
+    /// user-account: remove only these accounts (comma-separated; all login accounts when
+    /// empty).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub remove_user_accounts: Vec<String>,
-    /// user-account: never remove these accounts.
+    /// user-account: never remove these accounts (comma-separated).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub keep_user_accounts: Vec<String>,
-    /// ssh-hostkeys: do not install the unit that recreates missing host keys at boot when
-    /// nothing in the guest does (the image then needs cloud-init and a datasource).
+    /// ssh-hostkeys: do not install the unit that recreates missing host keys at every boot
+    /// when nothing in the guest does (sshd then starts only where cloud-init finds a
+    /// datasource).
+    #[arg(long)]
     pub no_ssh_keygen_guard: bool,
 }
 

@@ -36,6 +36,50 @@ pub const IDENTITY_OPS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The selection as it is written: `--operations` / `--enable` / `--disable`, and a recipe's
+/// `[seal]` keys of the same names (a string or a list there). One record for both.
+#[derive(
+    clap::Args, Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize,
+)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SelectArgs {
+    /// Run exactly these operations (comma-separated; `-name` drops one, `defaults` and
+    /// `all` expand), as virt-sysprep's --operations.
+    #[arg(long, value_name = "LIST")]
+    #[serde(deserialize_with = "one_or_many")]
+    pub operations: Vec<String>,
+    /// Add operations to the defaults, or to --operations when given (same syntax as
+    /// --operations; unlike virt-sysprep's --enable, which replaces the defaults).
+    #[arg(long, value_name = "LIST")]
+    #[serde(deserialize_with = "one_or_many")]
+    pub enable: Vec<String>,
+    /// Remove operations from the selection.
+    #[arg(long, value_name = "LIST")]
+    #[serde(deserialize_with = "one_or_many")]
+    pub disable: Vec<String>,
+}
+
+impl SelectArgs {
+    pub fn selection(&self) -> Selection {
+        Selection::from_args(&self.operations, &self.enable, &self.disable)
+    }
+}
+
+/// A string or a list of strings.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    use serde::Deserialize;
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Step {
     Operations(String),
