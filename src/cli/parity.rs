@@ -64,6 +64,55 @@ fn check<T: Args + Serialize + DeserializeOwned + Default + PartialEq + std::fmt
     );
     let empty: T = toml::from_str("").expect("an empty table");
     assert_eq!(empty, T::default());
+    round_trip(&T::default());
+}
+
+/// A record written as recipe TOML reads back the same.
+fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(v: &T) {
+    let text = toml::to_string(v).expect("writing TOML");
+    let back: T = toml::from_str(&text).unwrap_or_else(|e| panic!("reading back {text}: {e}"));
+    assert_eq!(&back, v, "{text}");
+}
+
+/// Flags parsed into a record, then written as recipe keys and read back: the same settings.
+fn flags_round_trip<T>(args: &[&str])
+where
+    T: Args + clap::FromArgMatches + Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let m = T::augment_args(clap::Command::new("t"))
+        .try_get_matches_from(std::iter::once("t").chain(args.iter().copied()))
+        .expect("parsing the flags");
+    let v = T::from_arg_matches(&m).expect("the record from the flags");
+    round_trip(&v);
+}
+
+#[test]
+fn flags_written_as_recipe_keys_read_back_the_same() {
+    flags_round_trip::<OutputSpec>(&[
+        "--format",
+        "qcow2",
+        "-c",
+        "zstd",
+        "--level",
+        "5",
+        "--cluster-size",
+        "128K",
+        "--checksum-file",
+    ]);
+    flags_round_trip::<SelectArgs>(&["--operations", "defaults,-tmp-files", "--enable", "a"]);
+    flags_round_trip::<SealOptions>(&["--static-ip-to-dhcp", "--keep-user-accounts", "a,b"]);
+    flags_round_trip::<ImageOptions>(&[
+        "--name",
+        "x",
+        "--visibility",
+        "community",
+        "--tag",
+        "t",
+        "--property",
+        "k=v",
+    ]);
+    flags_round_trip::<UploadOptions>(&["--import", "--retries", "5"]);
+    flags_round_trip::<Auth>(&["--os-auth-url", "http://k/v3", "--insecure"]);
 }
 
 #[test]
