@@ -816,3 +816,48 @@ fn ctrl_c_mid_upload_deletes_the_image() {
         "an image was left behind:\n{all}"
     );
 }
+
+/// Issue 18: a reseal of the same input gives the same bytes, so `seal --upload --if-changed`
+/// uploads once and skips the second time.
+#[test]
+fn seal_upload_if_changed_twice_uploads_once() {
+    let _g = lock();
+    let env = admin_env();
+    let dir = tempdir();
+    let input = crate::util::fixture("disks/gpt.qcow2");
+    let name = unique("reseal");
+    let _cleanup = Cleanup(name.clone());
+    let seal = |out: &str| {
+        run(cs(&env)
+            .args([
+                "seal",
+                "-c",
+                "zstd",
+                "--upload",
+                "--if-changed",
+                "--name",
+                &name,
+            ])
+            .arg(&input)
+            .arg("-o")
+            .arg(dir.path().join(out)))
+    };
+    let first = seal("a.qcow2");
+    // The report, then the image id on the last line.
+    let id = |stdout: &str| stdout.lines().last().unwrap_or_default().to_string();
+    let (first_out, stderr) = text(&first);
+    assert!(first.status.success(), "{stderr}");
+    assert!(!stderr.contains("unchanged"), "{stderr}");
+    // The clock moves on between the two seals; the bytes must not.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = seal("b.qcow2");
+    let (second_out, stderr) = text(&second);
+    assert!(second.status.success(), "{stderr}");
+    assert_eq!(
+        id(&first_out),
+        id(&second_out),
+        "the same image id is reported"
+    );
+    assert_eq!(images_named(&name).len(), 1);
+    assert!(stderr.contains("unchanged"), "{stderr}");
+}

@@ -13,6 +13,7 @@ mod names;
 mod output;
 mod recipe;
 mod repo;
+mod reproducible;
 mod seal;
 mod seal_ops;
 mod ssh_guard;

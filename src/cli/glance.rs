@@ -137,6 +137,14 @@ pub fn upload(g: &GlobalArgs, a: UploadArgs) -> anyhow::Result<ExitCode> {
         bail!("{} is not a file", a.file.display());
     }
     let out = a.opts.upload(g, &a.file, None)?;
+    say_if_unchanged(g, &out);
+    print_record(&out.record, a.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Say on stderr when `--if-changed` found the content in Glance already (`upload` and
+/// `seal --upload`): the id printed is then the existing image's.
+pub(super) fn say_if_unchanged(g: &GlobalArgs, out: &UploadOutcome) {
     if !out.uploaded && !g.quiet {
         eprintln!(
             "unchanged: image {} ({}) already holds this content; nothing uploaded",
@@ -144,8 +152,6 @@ pub fn upload(g: &GlobalArgs, a: UploadArgs) -> anyhow::Result<ExitCode> {
             out.record.name()
         );
     }
-    print_record(&out.record, a.json)?;
-    Ok(ExitCode::SUCCESS)
 }
 
 fn print_record(rec: &ImageRecord, as_json: bool) -> anyhow::Result<()> {

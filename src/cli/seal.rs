@@ -46,6 +46,11 @@ pub struct SealArgs {
     /// `mount` mounts every filesystem, ext2/3/4 too (a cross-check of the userspace path).
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: BackendArg,
+    /// Time (seconds since the epoch) of every file, directory and superblock the seal
+    /// writes; default: the root filesystem's last write time, so the same input gives the
+    /// same output bytes (as `cloudseal build --timestamp`).
+    #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECONDS")]
+    pub timestamp: Option<i64>,
     /// Only show what would be done: nothing is written.
     #[arg(long)]
     pub dry_run: bool,
@@ -95,6 +100,7 @@ pub fn run(g: &GlobalArgs, a: SealArgs) -> anyhow::Result<ExitCode> {
         dry_run: a.dry_run,
         replay_journal: a.replay_journal,
         backend: a.backend.into(),
+        timestamp: a.timestamp,
     };
     let progress = Progress::for_stderr(g.quiet || a.json);
     let output = if a.dry_run { None } else { a.output.as_deref() };
@@ -116,6 +122,7 @@ pub fn run(g: &GlobalArgs, a: SealArgs) -> anyhow::Result<ExitCode> {
         // The writer's digests let Glance's checksum and os_hash_value be verified
         // without reading the output again.
         let up = a.glance.upload(g, &out.path, out.checksums.as_ref())?;
+        super::glance::say_if_unchanged(g, &up);
         if a.json {
             println!("{}", serde_json::to_string_pretty(&up.record)?);
         } else {

@@ -5,6 +5,7 @@
 //! A name that is not UTF-8 travels escaped (see [`name`]): backends `encode` what they read
 //! and `decode` what they hand to the filesystem; messages show it with `name::display`.
 
+pub mod clock;
 pub mod detect;
 pub mod dir;
 pub mod ext4;
@@ -145,11 +146,12 @@ pub trait GuestFsMut: GuestFs {
     fn set_owner(&mut self, path: &str, uid: u32, gid: u32) -> Result<(), FsError>;
     /// Flush everything to the underlying storage.
     fn flush(&mut self) -> Result<(), FsError>;
-    /// Stamp every timestamp written from now on as `t` (seconds since the epoch; `None`:
-    /// the filesystem's own last write time), so rebuilds are byte-identical. Returns false
-    /// where that is impossible (a kernel-mounted filesystem stamps the current time).
-    fn pin_time(&mut self, _t: Option<i64>) -> bool {
-        false
+    /// Stamp every timestamp written from now on as `t` (seconds since the epoch, see
+    /// [`clock`]; `None`: the filesystem's own last write time, or where it records none, as
+    /// vfat, the DOS epoch), so reruns are byte-identical. Returns the time used; `None` where
+    /// pinning is impossible (a kernel-mounted filesystem stamps the current time).
+    fn pin_time(&mut self, _t: Option<i64>) -> Option<i64> {
+        None
     }
 }
 

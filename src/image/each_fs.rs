@@ -44,6 +44,9 @@ pub(super) struct State<'a> {
     pub fstab: Vec<fstab::Entry>,
     /// The root's OS, for sealing the other filesystems.
     pub root_os: OsInfo,
+    /// What every edit stamps: the pinned time, else, once the root is open, its own last
+    /// write time (`None` while unknown, or when the kernel mounted the root).
+    pub time: Option<i64>,
 }
 
 /// The directory for private copies: beside the first output, else the temp directory.
@@ -82,6 +85,8 @@ impl State<'_> {
         if !self.sealed_root && self.deferring {
             return Ok(Outcome::Deferred);
         }
+        // Even a filesystem left alone is written back on close (its superblock).
+        fs.pin_time(self.time);
         let at = fstab::mount_point(&self.fstab, &f.partition, &f.filesystem).map(str::to_string);
         let Some(mut view) = at.as_deref().and_then(|at| PrefixFs::new(fs, at)) else {
             add_note(
@@ -118,8 +123,10 @@ impl State<'_> {
             what: what_fs.to_string(),
             source,
         };
-        if let Some(h) = hooks.before_seal.as_mut().filter(|_| !dry) {
-            h(fs).map_err(customize)?;
+        // Before any change: the root's own last write time (unless pinned) is the time
+        // of every edit, here and on the filesystems after it.
+        if let Some(t) = fs.pin_time(self.time) {
+            self.time = Some(t);
         }
         let info = os::read_os_release(fs)?.unwrap_or_default();
         let plan = seal::plan_all(fs, &info, &self.opts.selection, &self.opts.seal)?;

@@ -15,7 +15,7 @@ use crate::disk::{self, BlockDev, DiskError, ImageFormat, OpenOptions};
 use crate::fs::detect::FsKind;
 use crate::fs::ext4::Ext4Error;
 use crate::fs::mount::{self, Backend, Layout, MountError};
-use crate::fs::{FsError, GuestFsMut, OsInfo};
+use crate::fs::{FsError, GuestFsMut, OsInfo, clock};
 use crate::inspect::{self, PartReport, Survey, SurveyError};
 use crate::output::{self, OutputError, OutputOptions, OutputReport};
 use crate::part::{self, PartError, TableKind};
@@ -68,6 +68,8 @@ pub enum ImageError {
     },
     #[error("offset too large for this platform")]
     TooLarge,
+    #[error(transparent)]
+    Time(#[from] clock::OutOfRange),
     /// A root hook (`build`'s customize steps) failed on this filesystem; the caller names
     /// the stage, the hook's error the step.
     #[error("{what}")]
@@ -87,14 +89,13 @@ impl ImageError {
     }
 }
 
-/// Work done on the root filesystem (for `cloudseal build`: pin the clock, customize).
+/// Work done on the root filesystem (for `cloudseal build`: customize).
 pub type RootHook<'a> =
     &'a mut dyn FnMut(&mut dyn GuestFsMut) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
-/// Hooks around sealing the root filesystem; neither runs in a dry run.
+/// Hooks around sealing the root filesystem; not run in a dry run.
 #[derive(Default)]
 pub struct RootHooks<'a> {
-    pub before_seal: Option<RootHook<'a>>,
     /// After sealing: what a recipe adds (an SSH key) must not be swept away as host state.
     pub after_seal: Option<RootHook<'a>>,
 }
@@ -113,6 +114,10 @@ pub struct SealImageOptions {
     pub replay_journal: bool,
     /// Userspace (ext2/3/4) or kernel mounts (root only) for each filesystem.
     pub backend: Backend,
+    /// Every time written into an ext2/3/4 or vfat filesystem (seconds since the epoch,
+    /// SOURCE_DATE_EPOCH); `None`: the root filesystem's own last write time (see
+    /// [`crate::fs::clock`]). Never the clock: the same input gives the same bytes.
+    pub timestamp: Option<i64>,
 }
 
 /// What happened to one partition (or the bare filesystem).
@@ -207,6 +212,7 @@ pub fn process_image(
     progress: &dyn ProgressSink,
 ) -> Result<(ImageReport, Vec<OutputReport>), ImageError> {
     let started = Instant::now();
+    clock::check(opts.timestamp)?;
     let dev: Arc<dyn BlockDev> =
         Arc::from(disk::open_image(input, &opts.open).map_err(ImageError::Read)?);
     if !opts.dry_run && outputs.is_empty() {
@@ -246,6 +252,7 @@ pub fn process_image(
         deferring: true,
         fstab: Vec::new(),
         root_os: OsInfo::default(),
+        time: opts.timestamp,
     };
     let t = Instant::now();
     // Root first: other filesystems are sealed where the root's fstab mounts them, so one

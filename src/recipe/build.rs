@@ -56,7 +56,8 @@ pub struct BuildOptions {
     /// Compression threads (0: one per core); outputs do not depend on it.
     pub threads: usize,
     /// Timestamp for every inode the build touches (SOURCE_DATE_EPOCH); default: the base
-    /// filesystem's last write time, so the same recipe and base give the same bytes.
+    /// root filesystem's last write time, so the same recipe and base give the same bytes
+    /// (`SealImageOptions::timestamp`, the rule `seal` follows too).
     pub timestamp: Option<i64>,
     pub cancel: Option<Arc<AtomicBool>>,
     /// How filesystems are opened (userspace ext2/3/4, kernel mounts for the rest).
@@ -130,6 +131,7 @@ pub fn build(
         // A dirty journal is refused, as it always was here.
         replay_journal: false,
         backend: opts.backend,
+        timestamp: opts.timestamp,
     };
     let out_opts: Vec<(PathBuf, OutputOptions)> = r
         .output
@@ -139,19 +141,12 @@ pub fn build(
     let outputs: Vec<(&Path, &OutputOptions)> =
         out_opts.iter().map(|(p, o)| (p.as_path(), o)).collect();
 
-    // Inside the pipeline, on the root filesystem: pin the clock before sealing (every
-    // timestamp written is then reproducible), customize after it (sealing cleans the
-    // base's host state; what the recipe adds, like an SSH key, stays).
+    // Inside the pipeline, on the root filesystem (its clock pinned by the pipeline, as for
+    // `seal`): customize after sealing (sealing cleans the base's host state; what the
+    // recipe adds, like an SSH key, stays).
     // Written by the hook, read once the pipeline is done (a plain borrow: the hook runs on
     // this thread, and a lock here could only hide a panic as an empty report).
     let mut steps_done: Vec<StepReport> = Vec::new();
-    let timestamp = opts.timestamp;
-    let mut pin_hook = |fs: &mut dyn GuestFsMut| -> Result<(), BoxError> {
-        if !fs.pin_time(timestamp) {
-            log::info!("timestamps not pinned: a mounted filesystem stamps the current time");
-        }
-        Ok(())
-    };
     let mut customize_hook = |fs: &mut dyn GuestFsMut| -> Result<(), BoxError> {
         steps_done = customize::apply(fs, &r.customize)?;
         Ok(())
@@ -166,7 +161,6 @@ pub fn build(
         &outputs,
         &image_opts,
         image::RootHooks {
-            before_seal: Some(&mut pin_hook),
             after_seal: Some(&mut customize_hook),
         },
         progress,

@@ -338,9 +338,8 @@ impl GuestFs for Ext4Fs {
 }
 
 impl GuestFsMut for Ext4Fs {
-    fn pin_time(&mut self, t: Option<i64>) -> bool {
-        self.pinned_time(t);
-        true
+    fn pin_time(&mut self, t: Option<i64>) -> Option<i64> {
+        Some(self.pinned_time(t))
     }
 
     fn remove_file(&mut self, path: &str) -> Result<(), FsError> {

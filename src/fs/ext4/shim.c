@@ -650,6 +650,9 @@ int64_t cs_pin_time(ext2_filsys fs, int64_t t)
 {
 	if (t <= 0)
 		t = fs->super->s_wtime;
+	/* 0 would mean "now" to libext2fs (a superblock that records no write time). */
+	if (t <= 0)
+		t = 1;
 	fs->now = (time_t)t;
 	return t;
 }

@@ -4,51 +4,58 @@
 //! error, never a hang or a crash.
 //!
 //! FAT stores no owner, permission or symlink: metadata reports root-owned 0755 directories
-//! and 0644 files, and changing those fails (clearly). A directory whose entries change gets
-//! the DOS epoch (1980-01-01 00:00) as its modification time: the same bytes on every run.
+//! and 0644 files, and changing those fails (clearly). Every time fatfs stamps (a written
+//! file, a directory whose entries change) is the pinned time (`pin_time`, FAT's UTC date
+//! and 2-second time), by default the DOS epoch (1980-01-01 00:00): the same bytes on every run.
 
 pub mod fat;
 
+use std::cell::Cell;
 use std::io::{Read, SeekFrom, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use fatfs::{Date, DateTime, FileSystem, FsOptions, ReadWriteSeek, Time, TimeProvider};
 
-use super::{DirEntry, FileKind, FileMeta, FsError, GuestFs, GuestFsMut, name};
+use super::{DirEntry, FileKind, FileMeta, FsError, GuestFs, GuestFsMut, clock, name};
 
 pub struct VfatFs<T: ReadWriteSeek> {
     fs: FileSystem<T>,
     name: String,
+    /// What fatfs stamps changed entries with (seconds since the epoch).
+    time: i64,
 }
 
-/// The clock fatfs stamps changed entries with: fixed, so rebuilds are byte-identical (its
+thread_local! {
+    /// The pinned time of the `VfatFs` whose call runs on this thread: fatfs takes one
+    /// `&'static` clock for the life of a volume, so each call sets what it reads.
+    static NOW: Cell<i64> = const { Cell::new(clock::DOS_EPOCH) };
+}
+
+/// The clock fatfs stamps changed entries with: the pinned time, never the host's (fatfs's
 /// own default without chrono writes an invalid all-zero date).
 #[derive(Debug)]
-struct DosEpoch;
+struct Pinned;
 
-impl TimeProvider for DosEpoch {
+impl TimeProvider for Pinned {
     fn get_current_date(&self) -> Date {
-        Date {
-            year: 1980,
-            month: 1,
-            day: 1,
-        }
+        self.get_current_date_time().date
     }
 
     fn get_current_date_time(&self) -> DateTime {
+        let (year, month, day, hour, min, sec) = clock::dos(NOW.with(Cell::get));
         DateTime {
-            date: self.get_current_date(),
+            date: Date { year, month, day },
             time: Time {
-                hour: 0,
-                min: 0,
-                sec: 0,
+                hour,
+                min,
+                sec,
                 millis: 0,
             },
         }
     }
 }
 
-static DOS_EPOCH: DosEpoch = DosEpoch;
+static PINNED: Pinned = Pinned;
 
 /// Run a fatfs call: its errors name `what`; a panic inside it becomes an error too.
 fn guarded<R>(what: &str, f: impl FnOnce() -> std::io::Result<R>) -> Result<R, FsError> {
@@ -105,20 +112,32 @@ impl<T: ReadWriteSeek> VfatFs<T> {
             io.seek(SeekFrom::Start(0))?;
             let opts = FsOptions::new()
                 .update_accessed_date(false)
-                .time_provider(&DOS_EPOCH);
+                .time_provider(&PINNED);
             FileSystem::new(io, opts)
         })?;
         Ok(VfatFs {
             fs,
             name: name.to_string(),
+            time: clock::DOS_EPOCH,
         })
+    }
+
+    /// A fatfs call that may stamp times: it reads this volume's pinned time.
+    fn stamped<R>(&self, what: &str, f: impl FnOnce() -> std::io::Result<R>) -> Result<R, FsError> {
+        let before = NOW.replace(self.time);
+        let r = guarded(what, f);
+        NOW.set(before);
+        r
     }
 
     /// Write back what fatfs keeps (FSInfo, the clean flag) and give the storage up.
     pub fn close(self) -> Result<(), FsError> {
         let what = format!("{}: closing", self.name);
+        let before = NOW.replace(self.time);
         let fs = self.fs;
-        guarded(&what, move || fs.unmount())
+        let r = guarded(&what, move || fs.unmount());
+        NOW.set(before);
+        r
     }
 
     fn ctx(&self, path: &str) -> String {
@@ -239,10 +258,17 @@ impl<T: ReadWriteSeek> GuestFs for VfatFs<T> {
 }
 
 impl<T: ReadWriteSeek> GuestFsMut for VfatFs<T> {
+    fn pin_time(&mut self, t: Option<i64>) -> Option<i64> {
+        if let Some(t) = t {
+            self.time = t;
+        }
+        Some(self.time)
+    }
+
     fn remove_file(&mut self, path: &str) -> Result<(), FsError> {
         let rel = self.must_be(path, false)?;
         let root = self.fs.root_dir();
-        guarded(&self.ctx(path), || root.remove(&rel))
+        self.stamped(&self.ctx(path), || root.remove(&rel))
     }
 
     fn remove_dir(&mut self, path: &str) -> Result<(), FsError> {
@@ -251,13 +277,13 @@ impl<T: ReadWriteSeek> GuestFsMut for VfatFs<T> {
             return Err(FsError::path(path, "the root cannot be removed"));
         }
         let root = self.fs.root_dir();
-        guarded(&self.ctx(path), || root.remove(&rel))
+        self.stamped(&self.ctx(path), || root.remove(&rel))
     }
 
     fn truncate(&mut self, path: &str) -> Result<(), FsError> {
         let rel = self.must_be(path, false)?;
         let root = self.fs.root_dir();
-        guarded(&self.ctx(path), || {
+        self.stamped(&self.ctx(path), || {
             let mut f = root.open_file(&rel)?;
             f.truncate()?;
             f.flush()
@@ -270,7 +296,7 @@ impl<T: ReadWriteSeek> GuestFsMut for VfatFs<T> {
             return Err(FsError::path(path, "is a directory"));
         }
         let root = self.fs.root_dir();
-        guarded(&self.ctx(path), || {
+        self.stamped(&self.ctx(path), || {
             let mut f = root.create_file(&rel)?;
             f.truncate()?;
             f.write_all(data)?;
