@@ -206,3 +206,53 @@ fn every_time_the_seal_writes_is_the_pinned_one() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("timestamp 0 is out of range"), "{err}");
 }
+
+/// xfs (a kernel mount) cannot give the same bytes, but with `--timestamp` what the seal
+/// changed and the directories it changed them in get that time as atime and mtime; the
+/// ctime stays the clock (nothing can set it), as docs/seal.md says.
+#[test]
+fn xfs_changes_get_the_pinned_mtime_ctime_stays_the_clock() {
+    crate::mount::require_root();
+    require_tool("xfs_db");
+    let t = tempdir();
+    let out = t.path().join("xfs.raw");
+    let input = fixture("mount/xfs-root.raw");
+    crate::mount::seal_json(&input, &out, &["-O", "raw", "--timestamp", "1800000000"]);
+    let (offset, size) = crate::util::partition_span(&out, 3);
+    let part = t.path().join("root.xfs");
+    run_ok(
+        Command::new("dd")
+            .arg(format!("if={}", out.display()))
+            .arg(format!("of={}", part.display()))
+            .args(["bs=512", "conv=sparse", "status=none"])
+            .arg(format!("skip={}", offset / 512))
+            .arg(format!("count={}", size / 512)),
+    );
+    let pinned = "Fri Jan 15 08:00:00 2027";
+    // Truncated, created, and the directories of removed files.
+    for p in [
+        "/etc/machine-id",
+        "/etc/systemd/system/cloudseal-ssh-keygen.service",
+        "/etc/ssh",
+        "/var/log",
+    ] {
+        let out = run_ok(
+            Command::new("xfs_db")
+                .arg("-r")
+                .arg("-c")
+                .arg(format!("path {p}"))
+                .args(["-c", "print core.mtime.sec core.atime.sec core.ctime.sec"])
+                .arg(&part)
+                .env("TZ", "UTC"),
+        );
+        let field = |f: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(f))
+                .map(|v| v.trim_start_matches(" = ").trim().to_string())
+                .unwrap_or_else(|| panic!("{p}: no {f} in {out}"))
+        };
+        assert_eq!(field("core.mtime.sec"), pinned, "{p}");
+        assert_eq!(field("core.atime.sec"), pinned, "{p}");
+        assert_ne!(field("core.ctime.sec"), pinned, "{p}");
+    }
+}

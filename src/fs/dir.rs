@@ -15,8 +15,10 @@ use nix::dir::{Dir, Type};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, openat, openat2, readlinkat};
 use nix::sys::stat::{
-    FchmodatFlags, FileStat, Mode, SFlag, fchmod, fchmodat, fstat, fstatat, mkdirat,
+    FchmodatFlags, FileStat, Mode, SFlag, UtimensatFlags, fchmod, fchmodat, fstat, fstatat,
+    futimens, mkdirat, utimensat,
 };
+use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchownat, ftruncate, symlinkat, syncfs, unlinkat};
 
 use super::{DirEntry, FileKind, FileMeta, FsError, GuestFs, GuestFsMut, name};
@@ -26,6 +28,9 @@ use super::{DirEntry, FileKind, FileMeta, FsError, GuestFs, GuestFsMut, name};
 pub struct DirFs {
     root: OwnedFd,
     root_path: PathBuf,
+    /// The pinned time (`pin_time`): what an edit changes and its directory get it as atime
+    /// and mtime, in place of the clock the kernel stamps.
+    time: Option<i64>,
 }
 
 impl DirFs {
@@ -40,6 +45,7 @@ impl DirFs {
         Ok(DirFs {
             root: fd,
             root_path: root.to_path_buf(),
+            time: None,
         })
     }
 
@@ -48,6 +54,7 @@ impl DirFs {
         DirFs {
             root,
             root_path: shown,
+            time: None,
         }
     }
 
@@ -67,6 +74,7 @@ impl DirFs {
         Ok(DirFs {
             root: fd,
             root_path: self.root_path.join(relative(path)?),
+            time: self.time,
         })
     }
 
@@ -97,6 +105,30 @@ impl DirFs {
         };
         let fd = self.open_in_root(&rel, OFlag::O_PATH | OFlag::O_DIRECTORY);
         Ok((fd, name::decode(name).into_owned()))
+    }
+}
+
+impl DirFs {
+    /// After an edit of `path`: it (unless removed) and its directory get the pinned time as
+    /// atime and mtime. The ctime stays the kernel's clock: nothing can set it.
+    fn stamp(&self, path: &str) -> Result<(), FsError> {
+        let Some(t) = self.time else {
+            return Ok(());
+        };
+        let ts = TimeSpec::new(t, 0);
+        let ctx = || format!("setting the times of {path}");
+        let (parent, name) = self.parent(path)?;
+        let parent = parent.map_err(|e| io_err(ctx(), e))?;
+        let flag = UtimensatFlags::NoFollowSymlink;
+        match utimensat(parent.as_fd(), name.as_slice(), &ts, &ts, flag) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(io_err(ctx(), e)),
+        }
+        // futimens needs a descriptor that is not O_PATH.
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let dir =
+            openat(parent.as_fd(), ".", flags, Mode::empty()).map_err(|e| io_err(ctx(), e))?;
+        futimens(dir.as_fd(), &ts, &ts).map_err(|e| io_err(ctx(), e))
     }
 }
 
@@ -276,18 +308,26 @@ impl GuestFs for DirFs {
 }
 
 impl GuestFsMut for DirFs {
+    /// Only a given time: a mounted filesystem has no last write time to derive one from.
+    fn pin_time(&mut self, t: Option<i64>) -> Option<i64> {
+        self.time = t.or(self.time);
+        self.time
+    }
+
     fn remove_file(&mut self, path: &str) -> Result<(), FsError> {
         let (parent, name) = self.parent(path)?;
         let parent = parent.map_err(|e| io_err(format!("opening the parent of {path}"), e))?;
         unlinkat(parent.as_fd(), name.as_slice(), UnlinkatFlags::NoRemoveDir)
-            .map_err(|e| io_err(format!("removing {path}"), e))
+            .map_err(|e| io_err(format!("removing {path}"), e))?;
+        self.stamp(path)
     }
 
     fn remove_dir(&mut self, path: &str) -> Result<(), FsError> {
         let (parent, name) = self.parent(path)?;
         let parent = parent.map_err(|e| io_err(format!("opening the parent of {path}"), e))?;
         unlinkat(parent.as_fd(), name.as_slice(), UnlinkatFlags::RemoveDir)
-            .map_err(|e| io_err(format!("removing directory {path}"), e))
+            .map_err(|e| io_err(format!("removing directory {path}"), e))?;
+        self.stamp(path)
     }
 
     fn truncate(&mut self, path: &str) -> Result<(), FsError> {
@@ -298,7 +338,8 @@ impl GuestFsMut for DirFs {
             )
             .map_err(|e| io_err(format!("opening {path} for writing"), e))?;
         require_regular(path, &fd)?;
-        ftruncate(fd.as_fd(), 0).map_err(|e| io_err(format!("truncating {path}"), e))
+        ftruncate(fd.as_fd(), 0).map_err(|e| io_err(format!("truncating {path}"), e))?;
+        self.stamp(path)
     }
 
     fn write_file(&mut self, path: &str, data: &[u8], mode: u32) -> Result<(), FsError> {
@@ -341,7 +382,8 @@ impl GuestFsMut for DirFs {
         file.write_all(data).map_err(|source| FsError::Io {
             context: format!("writing {path}"),
             source,
-        })
+        })?;
+        self.stamp(path)
     }
 
     fn mkdir(&mut self, path: &str, mode: u32) -> Result<(), FsError> {
@@ -358,7 +400,8 @@ impl GuestFsMut for DirFs {
             FchmodatFlags::NoFollowSymlink,
         )
         .map_err(|e| io_err(format!("chmod {path}"), e))?;
-        give_to_root(&parent, &name, path)
+        give_to_root(&parent, &name, path)?;
+        self.stamp(path)
     }
 
     fn symlink(&mut self, path: &str, target: &str) -> Result<(), FsError> {
@@ -366,7 +409,8 @@ impl GuestFsMut for DirFs {
         let parent = parent.map_err(|e| io_err(format!("opening the parent of {path}"), e))?;
         symlinkat(&*name::decode(target), parent.as_fd(), name.as_slice())
             .map_err(|e| io_err(format!("creating symlink {path}"), e))?;
-        give_to_root(&parent, &name, path)
+        give_to_root(&parent, &name, path)?;
+        self.stamp(path)
     }
 
     fn set_mode(&mut self, path: &str, mode: u32) -> Result<(), FsError> {
@@ -495,6 +539,34 @@ mod tests {
             b"old\n"
         );
         assert!(fs.remove_file("/etc/sub").is_err());
+    }
+
+    #[test]
+    fn a_pinned_time_is_the_atime_and_mtime_of_what_changes_and_its_directory() {
+        use std::os::unix::fs::MetadataExt;
+        let (t, mut fs) = tree();
+        let times = |p: &str| {
+            let m = std::fs::symlink_metadata(t.path().join(p)).unwrap();
+            (m.atime(), m.mtime())
+        };
+        let t2 = (1_800_000_000, 1_800_000_000);
+        fs.truncate("/etc/sub/f").unwrap();
+        assert_ne!(times("etc/sub/f"), t2, "not pinned yet: the clock");
+        assert_eq!(
+            fs.pin_time(None),
+            None,
+            "a host directory has no time of its own"
+        );
+        assert_eq!(fs.pin_time(Some(t2.0)), Some(t2.0));
+        fs.write_file("/etc/hostname", b"new\n", 0o644).unwrap();
+        fs.symlink("/etc/sub/l", "f").unwrap();
+        assert_eq!(times("etc/hostname"), t2);
+        assert_eq!(times("etc/sub/l"), t2, "the link itself, not its target");
+        assert_eq!(times("etc/sub"), t2);
+        fs.remove_file("/etc/sub/l").unwrap();
+        fs.remove_file("/etc/sub/f").unwrap();
+        fs.remove_dir("/etc/sub").unwrap();
+        assert_eq!(times("etc"), t2);
     }
 
     #[test]

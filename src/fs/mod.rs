@@ -149,7 +149,8 @@ pub trait GuestFsMut: GuestFs {
     /// Stamp every timestamp written from now on as `t` (seconds since the epoch, see
     /// [`clock`]; `None`: the filesystem's own last write time, or where it records none, as
     /// vfat, the DOS epoch), so reruns are byte-identical. Returns the time used; `None` where
-    /// pinning is impossible (a kernel-mounted filesystem stamps the current time).
+    /// nothing is pinned (a kernel mount, `DirFs`, pins only a given time, and only atime and
+    /// mtime: the kernel stamps the rest).
     fn pin_time(&mut self, _t: Option<i64>) -> Option<i64> {
         None
     }
