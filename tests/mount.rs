@@ -174,7 +174,7 @@ fn userspace_and_mount_backends_remove_the_same_paths() {
 fn mount_backend_without_root_is_one_clear_error() {
     require_root();
     require_tool("setpriv");
-    let t = tempdir();
+    let t = crate::util::world_tempdir();
     // A world-readable copy, in a directory nobody can write its output into.
     let dir = t.path().join("shared");
     std::fs::create_dir(&dir).unwrap();

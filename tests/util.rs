@@ -69,6 +69,16 @@ pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir_in(base).expect("creating a temp dir")
 }
 
+/// A temp dir that an unprivileged user can reach (for tests that drop to uid 65534): in the
+/// system temp dir, not under the checkout, whose parents may be closed to others (a clone in
+/// a `mktemp -d` folder is 0700).
+pub fn world_tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("cloudseal-test.")
+        .tempdir_in(std::env::temp_dir())
+        .expect("creating a temp dir in the system temp dir")
+}
+
 /// sha256 of a file, by the reference tool.
 pub fn sha256sum(path: &Path) -> String {
     require_tool("sha256sum");

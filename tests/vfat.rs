@@ -331,7 +331,7 @@ fn kernel_vfat_path_where_the_kernel_has_it() {
 fn esp_next_to_an_ext4_root_is_sealed_without_root() {
     crate::mount::require_root();
     require_tool("setpriv");
-    let t = tempdir();
+    let t = crate::util::world_tempdir();
     let dir = t.path().join("shared");
     std::fs::create_dir(&dir).unwrap();
     let input = dir.join("in.raw");
