@@ -1,7 +1,7 @@
 //! cloudseal: build and seal cloud images.
 //!
 //! Dependency rule, one way only:
-//! `recipe -> image -> inspect -> {seal, sparsify, output, glance} -> fs -> part -> disk`.
+//! `recipe -> pipeline -> inspect -> {seal, output, glance} -> fs -> part -> disk`.
 //!
 //! `unsafe` is denied everywhere except the two modules that call into the system:
 //! the libext2fs shim (`fs::ext4::ffi`) and the loop/FITRIM ioctls (`fs::mount::sys`).
@@ -12,12 +12,11 @@ pub mod digest;
 pub mod disk;
 pub mod fs;
 pub mod glance;
-pub mod image;
 pub mod inspect;
 pub mod output;
 pub mod part;
+pub mod pipeline;
 pub mod progress;
 pub mod recipe;
 pub mod seal;
-pub mod sparsify;
 pub mod units;

@@ -8,8 +8,8 @@ use clap::Args;
 
 use cloudseal::disk::OpenOptions;
 use cloudseal::fs::mount::Backend;
-use cloudseal::image::{self, ImageReport, SealImageOptions};
 use cloudseal::output::{self, OutputOptions, OutputSpec};
+use cloudseal::pipeline::{self, ImageReport, SealImageOptions};
 use cloudseal::progress::Progress;
 use cloudseal::seal::select::SelectArgs;
 use cloudseal::seal::{SealOptions, Selection};
@@ -104,7 +104,7 @@ pub fn run(g: &GlobalArgs, a: SealArgs) -> anyhow::Result<ExitCode> {
     };
     let progress = Progress::for_stderr(g.quiet || a.json);
     let output = if a.dry_run { None } else { a.output.as_deref() };
-    let report = image::seal_image(&a.input, output, &opts, &progress)
+    let report = pipeline::seal_image(&a.input, output, &opts, &progress)
         .with_context(|| format!("sealing {}", a.input.display()))?;
     if a.spec.checksum_file
         && let Some(out) = &report.output

@@ -1,7 +1,7 @@
 //! The one time rule of `seal` and `build`: every timestamp an edit writes is a pinned time,
 //! never the clock, so the same input gives the same bytes. `Some(t)` is t (SOURCE_DATE_EPOCH
 //! or `--timestamp`); `None` derives it from the input (the root filesystem's own last write
-//! time; `image` applies it to every filesystem it edits).
+//! time; `pipeline` applies it to every filesystem it edits).
 
 /// Latest pinnable time: libext2fs 1.47.0 stores inode and superblock times in 32 bits.
 pub const MAX: i64 = u32::MAX as i64;

@@ -12,17 +12,17 @@ use sha2::{Digest, Sha256};
 
 use crate::digest::hex;
 
-use super::check::Loaded;
 use super::customize::{self, StepReport};
 use super::fetch::{self, Fetched};
+use super::load::Loaded;
 use super::manifest::{BaseEntry, GlanceEntry, Manifest, OutputEntry};
 use super::schema::Output;
 use crate::disk::OpenOptions;
 use crate::fs::GuestFsMut;
 use crate::fs::mount::Backend;
 use crate::glance::{self, Auth, UploadOptions};
-use crate::image::{self, ImageReport, SealImageOptions};
 use crate::output::{self, OutputOptions, OutputReport, atomic};
+use crate::pipeline::{self, ImageReport, SealImageOptions};
 use crate::progress::ProgressSink;
 use crate::seal::Selection;
 
@@ -156,20 +156,20 @@ pub fn build(
     } else {
         "seal, customize, sparsify and write the outputs"
     });
-    let (report, written) = image::process_image(
+    let (report, written) = pipeline::process_image(
         &base_path,
         &outputs,
         &image_opts,
-        image::RootHooks {
+        pipeline::RootHooks {
             after_seal: Some(&mut customize_hook),
         },
         progress,
     )
     .map_err(|e| {
         let name = match &e {
-            image::ImageError::Customize { .. } => "customize",
-            image::ImageError::Seal(_) => "seal",
-            image::ImageError::Output(_) => "output",
+            pipeline::ImageError::Customize { .. } => "customize",
+            pipeline::ImageError::Seal(_) => "seal",
+            pipeline::ImageError::Output(_) => "output",
             _ => "open image",
         };
         stage::<BoxError>(name)(Box::new(e))

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::check::Problem;
+use super::problem::Problem;
 use super::schema::{Recipe, Step};
 use crate::output::{MAX_CLUSTER_SIZE, MIN_CLUSTER_SIZE, OutputFormat};
 

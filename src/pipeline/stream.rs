@@ -5,7 +5,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use crate::fs::ext4::BlockIo;
 
-use super::overlay::FsOverlay;
+use super::cow::FsOverlay;
 
 pub struct OverlayStream {
     io: FsOverlay,

@@ -3,69 +3,19 @@
 //! problem is collected with its line, so one `recipe check` lists them all.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
+use super::problem::{Problem, RecipeErrors};
 use super::schema::{Base, GlanceSection, Located, Output, Recipe, SealSection, Step};
 use super::validate;
 use super::vars::{self, VarSource};
 
 /// Largest recipe file we read.
 const MAX_RECIPE: u64 = 4 << 20;
-
-/// One problem in a recipe, at a line when known.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Problem {
-    pub line: Option<usize>,
-    pub message: String,
-    /// Not an error for a lint (a local base image that is not there yet); `build` and
-    /// `recipe check --strict` treat it as one.
-    #[serde(skip_serializing_if = "is_false")]
-    pub warning: bool,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "line {l}: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-/// Everything wrong with a recipe: the errors, and the warnings among them.
-#[derive(Debug, thiserror::Error)]
-#[error("{} problem(s) in recipe {}:\n{}", errors(.problems), .file, render(.problems))]
-pub struct RecipeErrors {
-    pub file: String,
-    pub problems: Vec<Problem>,
-}
-
-fn errors(problems: &[Problem]) -> usize {
-    problems.iter().filter(|p| !p.warning).count()
-}
-
-fn render(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| {
-            let w = if p.warning { "warning: " } else { "" };
-            match p.line {
-                Some(l) => format!("  line {l}: {w}{}", p.message),
-                None => format!("  {w}{}", p.message),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 /// A loaded recipe and the raw bytes it came from (the manifest hashes them).
 #[derive(Debug, Clone)]

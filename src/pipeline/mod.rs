@@ -5,7 +5,7 @@
 //! input with the overlay and the copies on top. The input is never written; `dry_run` plans
 //! without changing anything and without writing an output.
 //!
-//! Sits beside `recipe` in the dependency order: it ties seal, sparsify and output together.
+//! Sits beside `recipe` in the dependency order: it ties seal, the free-space holes and output together.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,16 +21,16 @@ use crate::output::{self, OutputError, OutputOptions, OutputReport};
 use crate::part::{self, PartError, TableKind};
 use crate::progress::ProgressSink;
 use crate::seal::{self, PlannedAction, SealError, SealOptions, Selection};
-use crate::sparsify;
 
+mod cow;
 mod each_fs;
-pub mod overlay;
+mod holes;
 mod replay;
 mod stage;
 mod stream;
 
+use cow::SealedDisk;
 use each_fs::{Outcome, State, staging_dir};
-use overlay::SealedDisk;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -281,7 +281,7 @@ pub fn process_image(
         .iter()
         .map(|f| (f.partition.start, f.partition.size))
         .collect();
-    let outside = sparsify::unpartitioned(dev.size(), table_kind, &spans);
+    let outside = holes::unpartitioned(dev.size(), table_kind, &spans);
     report.unpartitioned_punched = outside.iter().map(|r| r.len).sum();
     let State {
         sealed_root,

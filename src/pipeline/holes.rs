@@ -1,7 +1,7 @@
 //! Sparsify: which disk ranges hold nothing and become zeros (holes in the output): the free
 //! blocks of each filesystem (from its block bitmap, see `Ext4Fs::free_ranges`) and the space
 //! outside the partitions that no table or bootloader uses. After sealing, the freed blocks
-//! still hold the deleted secrets; zeroing them is what makes them gone. `image::overlay`
+//! still hold the deleted secrets; zeroing them is what makes them gone. `pipeline::cow`
 //! serves these ranges as zeros to the output writer, which skips them.
 
 use crate::part::TableKind;

@@ -7,6 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::holes::Range;
 use crate::disk::BlockDev;
 use crate::disk::raw::RawFile;
 use crate::fs::FsError;
@@ -17,9 +18,8 @@ use crate::fs::{GuestFsMut, OsInfo, fstab, mount, os};
 use crate::inspect::PartReport;
 use crate::output::OutputOptions;
 use crate::seal;
-use crate::sparsify::Range;
 
-use super::overlay::{FsOverlay, Pages};
+use super::cow::{FsOverlay, Pages};
 use super::stream::OverlayStream;
 use super::{FsReport, ImageError, RootHooks, SealImageOptions, replay, stage};
 

@@ -9,9 +9,9 @@ use std::collections::btree_map::Entry;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::holes::Range;
 use crate::disk::{BlockDev, DiskError, Extent, ExtentKind, ImageFormat};
 use crate::fs::ext4::BlockIo;
-use crate::sparsify::Range;
 
 /// Overlay granularity: a page is read from the input the first time any byte of it is written.
 const PAGE: u64 = 4096;
@@ -151,7 +151,7 @@ impl SealedDisk {
         SealedDisk {
             base,
             chunks: BTreeMap::new(),
-            zeros: crate::sparsify::merge(zeros),
+            zeros: super::holes::merge(zeros),
             replaced: Vec::new(),
         }
     }
