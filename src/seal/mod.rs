@@ -59,20 +59,67 @@ pub struct SealOptions {
     pub no_ssh_keygen_guard: bool,
 }
 
-/// One named sealing operation.
-pub trait SealOp: Sync {
+/// What an operation plans beyond its globs (pure: reads only).
+pub type PlanFn = fn(&dyn GuestFs, &OsInfo, &SealOptions) -> Result<Vec<Action>, FsError>;
+
+/// One named sealing operation, as plain data: most only remove what some globs match; the
+/// others have a plan function.
+#[derive(Debug)]
+pub struct SealOp {
     /// kebab-case; the same name as virt-sysprep's where one exists.
-    fn name(&self) -> &'static str;
+    pub name: &'static str,
     /// One line, for `cloudseal ops`.
-    fn summary(&self) -> &'static str;
-    fn default_enabled(&self) -> bool;
+    pub summary: &'static str,
+    pub default: bool,
+    /// Every match is removed, a directory with everything below it.
+    pub trees: &'static [&'static str],
+    /// Matches are removed when they are not directories (virt-sysprep's `rm` globs).
+    pub files: &'static [&'static str],
+    /// Paths the globs match that stay.
+    pub except: &'static [&'static str],
+    /// When set, the plan is this function's alone (the globs are unused).
+    pub plan: Option<PlanFn>,
+}
+
+impl SealOp {
+    /// The base of every operation's definition (`..SealOp::NONE`): no globs, no function.
+    pub const NONE: SealOp = SealOp {
+        name: "",
+        summary: "",
+        default: false,
+        trees: &[],
+        files: &[],
+        except: &[],
+        plan: None,
+    };
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub fn summary(&self) -> &'static str {
+        self.summary
+    }
+
+    pub fn default_enabled(&self) -> bool {
+        self.default
+    }
+
     /// What this operation would do to `fs`. Pure: reads only.
-    fn plan(
+    pub fn plan(
         &self,
         fs: &dyn GuestFs,
         os: &OsInfo,
         opts: &SealOptions,
-    ) -> Result<Vec<Action>, FsError>;
+    ) -> Result<Vec<Action>, FsError> {
+        if let Some(plan) = self.plan {
+            return plan(fs, os, opts);
+        }
+        let mut v = ops::paths::remove_globs(fs, self.trees)?;
+        v.extend(ops::paths::remove_file_globs(fs, self.files)?);
+        v.retain(|a| !self.except.contains(&a.path()));
+        Ok(ops::paths::sorted(v))
+    }
 }
 
 /// A hint when a virt-sysprep operation that is not a file operation was asked for.

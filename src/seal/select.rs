@@ -135,7 +135,7 @@ impl Selection {
     }
 
     /// The selected operations in registry order.
-    pub fn resolve(&self) -> Result<Vec<&'static dyn SealOp>, SealError> {
+    pub fn resolve(&self) -> Result<Vec<&'static SealOp>, SealError> {
         let all: Vec<&'static str> = REGISTRY.iter().map(|op| op.name()).collect();
         let defaults: Vec<&'static str> = REGISTRY
             .iter()

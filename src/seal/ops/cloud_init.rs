@@ -6,33 +6,27 @@ use crate::seal::{Action, SealOp, SealOptions};
 
 use super::paths;
 
-pub struct CloudInitState;
+pub static CLOUD_INIT_STATE: SealOp = SealOp {
+    name: "cloud-init-state",
+    summary: "Remove cloud-init instance state, seed and logs (cloud-init clean --logs --seed)",
+    default: true,
+    plan: Some(plan_cloud_init_state),
+    ..SealOp::NONE
+};
 
-impl SealOp for CloudInitState {
-    fn name(&self) -> &'static str {
-        "cloud-init-state"
-    }
-    fn summary(&self) -> &'static str {
-        "Remove cloud-init instance state, seed and logs (cloud-init clean --logs --seed)"
-    }
-    fn default_enabled(&self) -> bool {
-        true
-    }
-    fn plan(
-        &self,
-        fs: &dyn GuestFs,
-        _os: &OsInfo,
-        _opts: &SealOptions,
-    ) -> Result<Vec<Action>, FsError> {
-        // `clean` removes /var/lib/cloud/* (seed included with --seed; glob: not dotfiles)
-        // and the two log files with their rotations.
-        paths::remove_globs(
-            fs,
-            &[
-                "/var/lib/cloud/*",
-                "/var/log/cloud-init.log*",
-                "/var/log/cloud-init-output.log*",
-            ],
-        )
-    }
+fn plan_cloud_init_state(
+    fs: &dyn GuestFs,
+    _os: &OsInfo,
+    _opts: &SealOptions,
+) -> Result<Vec<Action>, FsError> {
+    // `clean` removes /var/lib/cloud/* (seed included with --seed; glob: not dotfiles)
+    // and the two log files with their rotations.
+    paths::remove_globs(
+        fs,
+        &[
+            "/var/lib/cloud/*",
+            "/var/log/cloud-init.log*",
+            "/var/log/cloud-init-output.log*",
+        ],
+    )
 }

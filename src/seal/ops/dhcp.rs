@@ -1,8 +1,8 @@
 //! dhcp-client-state, dhcp-server-state.
 
-use super::GlobOp;
+use crate::seal::SealOp;
 
-pub static DHCP_CLIENT_STATE: GlobOp = GlobOp {
+pub static DHCP_CLIENT_STATE: SealOp = SealOp {
     name: "dhcp-client-state",
     summary: "Remove DHCP client leases (and NetworkManager's per-host secret key)",
     default: true,
@@ -22,12 +22,14 @@ pub static DHCP_CLIENT_STATE: GlobOp = GlobOp {
         "/var/lib/NetworkManager/secret_key",
     ],
     files: &[],
+    ..SealOp::NONE
 };
 
-pub static DHCP_SERVER_STATE: GlobOp = GlobOp {
+pub static DHCP_SERVER_STATE: SealOp = SealOp {
     name: "dhcp-server-state",
     summary: "Remove DHCP server leases",
     default: true,
     trees: &["/var/lib/dhcpd/*"],
     files: &[],
+    ..SealOp::NONE
 };

@@ -11,8 +11,6 @@ use crate::seal::{Action, SealOp, SealOptions};
 
 use super::paths::{self, config_texts};
 
-pub struct NetHwaddr;
-
 /// One format's MAC edit of a file (its path, its text): the new text and a note.
 type DropMac = fn(&str, &str) -> Result<Option<Edit>, EditError>;
 
@@ -27,40 +25,36 @@ const FORMATS: &[(&[&str], DropMac)] = &[
     (NETPLAN_GLOBS, |_, text| netplan::drop_macaddress(text)),
 ];
 
-impl SealOp for NetHwaddr {
-    fn name(&self) -> &'static str {
-        "net-hwaddr"
-    }
-    fn summary(&self) -> &'static str {
-        "Remove HWADDR (hard-coded MAC address) configuration"
-    }
-    fn default_enabled(&self) -> bool {
-        true
-    }
-    fn plan(
-        &self,
-        fs: &dyn GuestFs,
-        _os: &OsInfo,
-        _opts: &SealOptions,
-    ) -> Result<Vec<Action>, FsError> {
-        let mut v = Vec::new();
-        for &(globs, drop_mac) in FORMATS {
-            for (p, text) in config_texts(fs, globs)? {
-                match drop_mac(&p, &text) {
-                    Ok(Some((new, note))) => v.push(Action::Write {
-                        path: p,
-                        content: new.into_bytes(),
-                        note,
-                    }),
-                    Ok(None) => {}
-                    // Only netplan refuses an edit; the others always can make theirs.
-                    Err(why) => v.push(Action::Report {
-                        path: p,
-                        note: format!("holds a MAC address but was not edited: {why}"),
-                    }),
-                }
+pub static NET_HWADDR: SealOp = SealOp {
+    name: "net-hwaddr",
+    summary: "Remove HWADDR (hard-coded MAC address) configuration",
+    default: true,
+    plan: Some(plan_net_hwaddr),
+    ..SealOp::NONE
+};
+
+fn plan_net_hwaddr(
+    fs: &dyn GuestFs,
+    _os: &OsInfo,
+    _opts: &SealOptions,
+) -> Result<Vec<Action>, FsError> {
+    let mut v = Vec::new();
+    for &(globs, drop_mac) in FORMATS {
+        for (p, text) in config_texts(fs, globs)? {
+            match drop_mac(&p, &text) {
+                Ok(Some((new, note))) => v.push(Action::Write {
+                    path: p,
+                    content: new.into_bytes(),
+                    note,
+                }),
+                Ok(None) => {}
+                // Only netplan refuses an edit; the others always can make theirs.
+                Err(why) => v.push(Action::Report {
+                    path: p,
+                    note: format!("holds a MAC address but was not edited: {why}"),
+                }),
             }
         }
-        Ok(paths::sorted(v))
     }
+    Ok(paths::sorted(v))
 }

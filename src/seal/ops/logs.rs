@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use crate::fs::{FileKind, FsError, GuestFs, OsInfo};
 use crate::seal::{Action, SealOp, SealOptions};
 
-use super::{GlobOp, paths};
+use super::paths;
 
 /// virt-sysprep 1.48's logfiles list (its man page), removed as it does (trees for dirs).
 const VIRT_SYSPREP_LOGS: &[&str] = &[
@@ -96,92 +96,80 @@ const ROTATED: &[&str] = &[
 /// logfiles: virt-sysprep's list, plus every other regular file below /var/log (the
 /// application logs it misses): rotated ones removed, current ones truncated, keeping owner
 /// and mode for the daemon that writes them. Directories and symlinks stay.
-pub struct Logfiles;
+pub static LOGFILES: SealOp = SealOp {
+    name: "logfiles",
+    summary: "Remove many log files from the guest (and empty every other file in /var/log)",
+    default: true,
+    plan: Some(plan_logfiles),
+    ..SealOp::NONE
+};
 
-impl SealOp for Logfiles {
-    fn name(&self) -> &'static str {
-        "logfiles"
-    }
-    fn summary(&self) -> &'static str {
-        "Remove many log files from the guest (and empty every other file in /var/log)"
-    }
-    fn default_enabled(&self) -> bool {
-        true
-    }
-    fn plan(
-        &self,
-        fs: &dyn GuestFs,
-        _os: &OsInfo,
-        _opts: &SealOptions,
-    ) -> Result<Vec<Action>, FsError> {
-        let mut v = paths::remove_globs(fs, VIRT_SYSPREP_LOGS)?;
-        let gone: BTreeSet<String> = v.iter().map(|a| a.path().to_string()).collect();
-        let covered = |p: &str| {
-            gone.contains(p)
-                || gone.iter().any(|g| {
-                    p.strip_prefix(g.as_str())
-                        .is_some_and(|r| r.starts_with('/'))
-                })
-        };
-        let mut rest = Vec::new();
-        paths::walk(fs, "/var/log", &mut |p, k| {
-            if k == FileKind::File && !covered(p) {
-                rest.push(p.to_string());
-            }
-            Ok(())
-        })?;
-        let rotated = paths::NameGlobs::new(ROTATED);
-        for p in rest {
-            let name = p.rsplit('/').next().unwrap_or(&p);
-            if rotated.any(name) {
-                v.push(Action::Remove { path: p });
-            } else if fs.metadata(&p)?.is_some_and(|m| m.size > 0) {
-                v.push(Action::Truncate { path: p });
-            }
+fn plan_logfiles(
+    fs: &dyn GuestFs,
+    _os: &OsInfo,
+    _opts: &SealOptions,
+) -> Result<Vec<Action>, FsError> {
+    let mut v = paths::remove_globs(fs, VIRT_SYSPREP_LOGS)?;
+    let gone: BTreeSet<String> = v.iter().map(|a| a.path().to_string()).collect();
+    let covered = |p: &str| {
+        gone.contains(p)
+            || gone.iter().any(|g| {
+                p.strip_prefix(g.as_str())
+                    .is_some_and(|r| r.starts_with('/'))
+            })
+    };
+    let mut rest = Vec::new();
+    paths::walk(fs, "/var/log", &mut |p, k| {
+        if k == FileKind::File && !covered(p) {
+            rest.push(p.to_string());
         }
-        Ok(paths::sorted(v))
+        Ok(())
+    })?;
+    let rotated = paths::NameGlobs::new(ROTATED);
+    for p in rest {
+        let name = p.rsplit('/').next().unwrap_or(&p);
+        if rotated.any(name) {
+            v.push(Action::Remove { path: p });
+        } else if fs.metadata(&p)?.is_some_and(|m| m.size > 0) {
+            v.push(Action::Truncate { path: p });
+        }
     }
+    Ok(paths::sorted(v))
 }
 
 /// pacct-log: empty the current accounting file (keeping owner and mode), remove rotations.
-pub struct PacctLog;
+pub static PACCT_LOG: SealOp = SealOp {
+    name: "pacct-log",
+    summary: "Remove the process accounting log files",
+    default: true,
+    plan: Some(plan_pacct_log),
+    ..SealOp::NONE
+};
 
-impl SealOp for PacctLog {
-    fn name(&self) -> &'static str {
-        "pacct-log"
-    }
-    fn summary(&self) -> &'static str {
-        "Remove the process accounting log files"
-    }
-    fn default_enabled(&self) -> bool {
-        true
-    }
-    fn plan(
-        &self,
-        fs: &dyn GuestFs,
-        _os: &OsInfo,
-        _opts: &SealOptions,
-    ) -> Result<Vec<Action>, FsError> {
-        let mut v = Vec::new();
-        for dir in ["/var/account", "/var/log/account"] {
-            for (p, k) in paths::glob(fs, &format!("{dir}/pacct*"))? {
-                if k != FileKind::File {
-                    continue;
+fn plan_pacct_log(
+    fs: &dyn GuestFs,
+    _os: &OsInfo,
+    _opts: &SealOptions,
+) -> Result<Vec<Action>, FsError> {
+    let mut v = Vec::new();
+    for dir in ["/var/account", "/var/log/account"] {
+        for (p, k) in paths::glob(fs, &format!("{dir}/pacct*"))? {
+            if k != FileKind::File {
+                continue;
+            }
+            if p.ends_with("/pacct") {
+                if fs.metadata(&p)?.is_some_and(|m| m.size > 0) {
+                    v.push(Action::Truncate { path: p });
                 }
-                if p.ends_with("/pacct") {
-                    if fs.metadata(&p)?.is_some_and(|m| m.size > 0) {
-                        v.push(Action::Truncate { path: p });
-                    }
-                } else {
-                    v.push(Action::Remove { path: p });
-                }
+            } else {
+                v.push(Action::Remove { path: p });
             }
         }
-        Ok(paths::sorted(v))
     }
+    Ok(paths::sorted(v))
 }
 
-pub static CRASH_DATA: GlobOp = GlobOp {
+pub static CRASH_DATA: SealOp = SealOp {
     name: "crash-data",
     summary: "Remove the crash data generated by kexec-tools (and systemd-coredump, apport)",
     default: true,
@@ -193,12 +181,14 @@ pub static CRASH_DATA: GlobOp = GlobOp {
         "/var/lib/apport/coredump/*",
     ],
     files: &[],
+    ..SealOp::NONE
 };
 
-pub static ABRT_DATA: GlobOp = GlobOp {
+pub static ABRT_DATA: SealOp = SealOp {
     name: "abrt-data",
     summary: "Remove the crash data generated by ABRT",
     default: true,
     trees: &["/var/spool/abrt/*"],
     files: &[],
+    ..SealOp::NONE
 };

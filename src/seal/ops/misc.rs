@@ -3,17 +3,18 @@
 use crate::fs::{FsError, GuestFs, OsInfo};
 use crate::seal::{Action, SealOp, SealOptions};
 
-use super::{GlobOp, paths};
+use super::paths;
 
-pub static UTMP: GlobOp = GlobOp {
+pub static UTMP: SealOp = SealOp {
     name: "utmp",
     summary: "Remove the utmp file",
     default: true,
     trees: &[],
     files: &["/var/run/utmp", "/run/utmp"],
+    ..SealOp::NONE
 };
 
-pub static BLKID_TAB: GlobOp = GlobOp {
+pub static BLKID_TAB: SealOp = SealOp {
     name: "blkid-tab",
     summary: "Remove blkid tab in the guest",
     default: true,
@@ -30,9 +31,10 @@ pub static BLKID_TAB: GlobOp = GlobOp {
         "/dev/.blkid.tab",
         "/dev/.blkid.tab.old",
     ],
+    ..SealOp::NONE
 };
 
-pub static PAM_DATA: GlobOp = GlobOp {
+pub static PAM_DATA: SealOp = SealOp {
     name: "pam-data",
     summary: "Remove the PAM data in the guest",
     default: true,
@@ -45,9 +47,10 @@ pub static PAM_DATA: GlobOp = GlobOp {
         "/run/faillock/*",
         "/run/sepermit/*",
     ],
+    ..SealOp::NONE
 };
 
-pub static PASSWD_BACKUPS: GlobOp = GlobOp {
+pub static PASSWD_BACKUPS: SealOp = SealOp {
     name: "passwd-backups",
     summary: "Remove /etc/passwd- and similar backup files",
     default: true,
@@ -60,17 +63,19 @@ pub static PASSWD_BACKUPS: GlobOp = GlobOp {
         "/etc/subgid-",
         "/etc/subuid-",
     ],
+    ..SealOp::NONE
 };
 
-pub static DOVECOT_DATA: GlobOp = GlobOp {
+pub static DOVECOT_DATA: SealOp = SealOp {
     name: "dovecot-data",
     summary: "Remove Dovecot (mail server) data",
     default: true,
     trees: &[],
     files: &["/var/lib/dovecot/*"],
+    ..SealOp::NONE
 };
 
-pub static IPA_CLIENT: GlobOp = GlobOp {
+pub static IPA_CLIENT: SealOp = SealOp {
     name: "ipa-client",
     summary: "Remove the IPA files",
     default: true,
@@ -84,17 +89,19 @@ pub static IPA_CLIENT: GlobOp = GlobOp {
         "/usr/local/share/ca-certificates/ipa-ca.crt",
         "/etc/pki/ca-trust/source/ipa.p11-kit",
     ],
+    ..SealOp::NONE
 };
 
-pub static KERBEROS_HOSTKEYTAB: GlobOp = GlobOp {
+pub static KERBEROS_HOSTKEYTAB: SealOp = SealOp {
     name: "kerberos-hostkeytab",
     summary: "Remove the Kerberos host keytab file in the guest",
     default: true,
     trees: &[],
     files: &["/etc/krb5.keytab"],
+    ..SealOp::NONE
 };
 
-pub static PUPPET_DATA_LOG: GlobOp = GlobOp {
+pub static PUPPET_DATA_LOG: SealOp = SealOp {
     name: "puppet-data-log",
     summary: "Remove the data and log files of puppet",
     default: true,
@@ -104,17 +111,19 @@ pub static PUPPET_DATA_LOG: GlobOp = GlobOp {
         "/var/lib/puppet/*/*",
         "/var/lib/puppet/*/*/*",
     ],
+    ..SealOp::NONE
 };
 
-pub static RH_SUBSCRIPTION_MANAGER: GlobOp = GlobOp {
+pub static RH_SUBSCRIPTION_MANAGER: SealOp = SealOp {
     name: "rh-subscription-manager",
     summary: "Remove the RH subscription manager files",
     default: true,
     trees: &["/etc/pki/consumer/*", "/etc/pki/entitlement/*"],
     files: &[],
+    ..SealOp::NONE
 };
 
-pub static RHN_SYSTEMID: GlobOp = GlobOp {
+pub static RHN_SYSTEMID: SealOp = SealOp {
     name: "rhn-systemid",
     summary: "Remove the RHN system ID",
     default: true,
@@ -123,9 +132,10 @@ pub static RHN_SYSTEMID: GlobOp = GlobOp {
         "/etc/sysconfig/rhn/systemid",
         "/etc/sysconfig/rhn/osad-auth.conf",
     ],
+    ..SealOp::NONE
 };
 
-pub static SAMBA_DB_LOG: GlobOp = GlobOp {
+pub static SAMBA_DB_LOG: SealOp = SealOp {
     name: "samba-db-log",
     summary: "Remove the database and log files of Samba",
     default: true,
@@ -136,9 +146,10 @@ pub static SAMBA_DB_LOG: GlobOp = GlobOp {
         "/var/lib/samba/*/*",
         "/var/lib/samba/*",
     ],
+    ..SealOp::NONE
 };
 
-pub static SMOLT_UUID: GlobOp = GlobOp {
+pub static SMOLT_UUID: SealOp = SealOp {
     name: "smolt-uuid",
     summary: "Remove the Smolt hardware UUID",
     default: true,
@@ -148,17 +159,19 @@ pub static SMOLT_UUID: GlobOp = GlobOp {
         "/etc/smolt/uuid",
         "/etc/smolt/hw-uuid",
     ],
+    ..SealOp::NONE
 };
 
-pub static SSSD_DB_LOG: GlobOp = GlobOp {
+pub static SSSD_DB_LOG: SealOp = SealOp {
     name: "sssd-db-log",
     summary: "Remove the database and log files of sssd",
     default: true,
     trees: &[],
     files: &["/var/log/sssd/*", "/var/lib/sss/db/*"],
+    ..SealOp::NONE
 };
 
-pub static FIREWALL_RULES: GlobOp = GlobOp {
+pub static FIREWALL_RULES: SealOp = SealOp {
     name: "firewall-rules",
     summary: "Remove the firewall rules",
     default: false,
@@ -168,39 +181,11 @@ pub static FIREWALL_RULES: GlobOp = GlobOp {
         "/etc/firewalld/services/*",
         "/etc/firewalld/zones/*",
     ],
+    ..SealOp::NONE
 };
 
-/// A glob removal with exceptions (files only).
-pub struct GlobExcept {
-    pub name: &'static str,
-    pub summary: &'static str,
-    pub files: &'static [&'static str],
-    pub except: &'static [&'static str],
-}
-
-impl SealOp for GlobExcept {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-    fn summary(&self) -> &'static str {
-        self.summary
-    }
-    fn default_enabled(&self) -> bool {
-        false
-    }
-    fn plan(
-        &self,
-        fs: &dyn GuestFs,
-        _os: &OsInfo,
-        _opts: &SealOptions,
-    ) -> Result<Vec<Action>, FsError> {
-        let mut v = paths::remove_file_globs(fs, self.files)?;
-        v.retain(|a| !self.except.contains(&a.path()));
-        Ok(v)
-    }
-}
-
-pub static CA_CERTIFICATES: GlobExcept = GlobExcept {
+/// ca-certificates and kerberos-data: glob removals with exceptions (files only).
+pub static CA_CERTIFICATES: SealOp = SealOp {
     name: "ca-certificates",
     summary: "Remove CA certificates in the guest",
     files: &[
@@ -215,9 +200,10 @@ pub static CA_CERTIFICATES: GlobExcept = GlobExcept {
         "/etc/pki/tls/certs/ca-bundle.crt",
         "/etc/pki/tls/certs/ca-bundle.trust.crt",
     ],
+    ..SealOp::NONE
 };
 
-pub static KERBEROS_DATA: GlobExcept = GlobExcept {
+pub static KERBEROS_DATA: SealOp = SealOp {
     name: "kerberos-data",
     summary: "Remove Kerberos data in the guest",
     files: &["/var/kerberos/krb5kdc/*"],
@@ -225,34 +211,29 @@ pub static KERBEROS_DATA: GlobExcept = GlobExcept {
         "/var/kerberos/krb5kdc/kadm5.acl",
         "/var/kerberos/krb5kdc/kdc.conf",
     ],
+    ..SealOp::NONE
 };
 
 /// flag-reconfiguration: create /.unconfigured (an interactive first-boot setup).
-pub struct FlagReconfiguration;
+pub static FLAG_RECONFIGURATION: SealOp = SealOp {
+    name: "flag-reconfiguration",
+    summary: "Flag the system for reconfiguration",
+    default: false,
+    plan: Some(plan_flag_reconfiguration),
+    ..SealOp::NONE
+};
 
-impl SealOp for FlagReconfiguration {
-    fn name(&self) -> &'static str {
-        "flag-reconfiguration"
+fn plan_flag_reconfiguration(
+    fs: &dyn GuestFs,
+    _os: &OsInfo,
+    _opts: &SealOptions,
+) -> Result<Vec<Action>, FsError> {
+    if paths::kind(fs, "/.unconfigured")?.is_some() {
+        return Ok(Vec::new());
     }
-    fn summary(&self) -> &'static str {
-        "Flag the system for reconfiguration"
-    }
-    fn default_enabled(&self) -> bool {
-        false
-    }
-    fn plan(
-        &self,
-        fs: &dyn GuestFs,
-        _os: &OsInfo,
-        _opts: &SealOptions,
-    ) -> Result<Vec<Action>, FsError> {
-        if paths::kind(fs, "/.unconfigured")?.is_some() {
-            return Ok(Vec::new());
-        }
-        Ok(vec![Action::Write {
-            path: "/.unconfigured".into(),
-            content: Vec::new(),
-            note: "created: the first boot asks for settings".into(),
-        }])
-    }
+    Ok(vec![Action::Write {
+        path: "/.unconfigured".into(),
+        content: Vec::new(),
+        note: "created: the first boot asks for settings".into(),
+    }])
 }

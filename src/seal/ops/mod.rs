@@ -4,15 +4,15 @@
 //! Linux guest; the extra ones (cloud-init-state, static-ip, systemd-credential-secret,
 //! user-app-state) cover what virt-sysprep leaves behind on cloud images.
 //!
-//! Adding one: a `GlobOp` when removing what some globs match is all it does, else a struct
-//! implementing `SealOp` whose `plan` only reads (helpers in [`paths`]: globs that never
+//! Adding one: a `SealOp` static (plain data: name, summary, default) with the globs whose
+//! matches it removes, or with a `plan` function that only reads (helpers in [`paths`]: globs that never
 //! traverse symlinks, walks, home directories; [`super::netcfg`] for edits that keep the rest
 //! of a file byte-identical). A missing file is nothing to do; plans are sorted. Then add it
 //! to `REGISTRY` and to the table in tests/seal_ops/every_op.rs.
 
-use crate::fs::{FsError, GuestFs, OsInfo};
+use crate::fs::OsInfo;
 
-use super::{Action, SealOp, SealOptions};
+use super::SealOp;
 
 pub mod cloud_init;
 pub mod dhcp;
@@ -31,68 +31,35 @@ pub mod static_ip;
 pub mod tmp;
 pub mod users;
 
-/// An operation that only removes what some globs match (most of virt-sysprep's).
-pub struct GlobOp {
-    pub name: &'static str,
-    pub summary: &'static str,
-    pub default: bool,
-    /// Every match is removed, a directory with everything below it.
-    pub trees: &'static [&'static str],
-    /// Matches are removed when they are not directories (virt-sysprep's `rm` globs).
-    pub files: &'static [&'static str],
-}
-
-impl SealOp for GlobOp {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-    fn summary(&self) -> &'static str {
-        self.summary
-    }
-    fn default_enabled(&self) -> bool {
-        self.default
-    }
-    fn plan(
-        &self,
-        fs: &dyn GuestFs,
-        _os: &OsInfo,
-        _opts: &SealOptions,
-    ) -> Result<Vec<Action>, FsError> {
-        let mut v = paths::remove_globs(fs, self.trees)?;
-        v.extend(paths::remove_file_globs(fs, self.files)?);
-        Ok(paths::sorted(v))
-    }
-}
-
 /// Every operation, in the order they run: identity first, then network, state, logs, user
 /// files, caches and spools; the ones off by default last.
-pub static REGISTRY: &[&dyn SealOp] = &[
+pub static REGISTRY: &[&SealOp] = &[
     &ssh::SSH_HOSTKEYS,
-    &identity::MachineId,
+    &identity::MACHINE_ID,
     &identity::RANDOM_SEED,
     &identity::CREDENTIAL_SECRET,
     &net::UDEV_PERSISTENT_NET,
-    &net::NetNmconn,
-    &hwaddr::NetHwaddr,
-    &net::NetHostname,
-    &static_ip::StaticIp,
+    &net::NET_NMCONN,
+    &hwaddr::NET_HWADDR,
+    &net::NET_HOSTNAME,
+    &static_ip::STATIC_IP,
     &dhcp::DHCP_CLIENT_STATE,
     &dhcp::DHCP_SERVER_STATE,
-    &cloud_init::CloudInitState,
-    &logs::Logfiles,
-    &logs::PacctLog,
+    &cloud_init::CLOUD_INIT_STATE,
+    &logs::LOGFILES,
+    &logs::PACCT_LOG,
     &logs::CRASH_DATA,
     &logs::ABRT_DATA,
     &home::BASH_HISTORY,
     &home::USER_APP_STATE,
     &ssh::SSH_USERDIR,
-    &tmp::TmpFiles,
-    &home::BackupFiles,
-    &pkg::PackageManagerCache,
+    &tmp::TMP_FILES,
+    &home::BACKUP_FILES,
+    &pkg::PACKAGE_MANAGER_CACHE,
     &pkg::RPM_DB,
     &pkg::YUM_UUID,
     &spool::MAIL_SPOOL,
-    &spool::CronSpool,
+    &spool::CRON_SPOOL,
     &misc::UTMP,
     &misc::BLKID_TAB,
     &misc::PAM_DATA,
@@ -108,13 +75,13 @@ pub static REGISTRY: &[&dyn SealOp] = &[
     &misc::SSSD_DB_LOG,
     &misc::CA_CERTIFICATES,
     &misc::FIREWALL_RULES,
-    &misc::FlagReconfiguration,
+    &misc::FLAG_RECONFIGURATION,
     &misc::KERBEROS_DATA,
-    &users::UserAccount,
+    &users::USER_ACCOUNT,
 ];
 
 /// Look an operation up by name.
-pub fn find(name: &str) -> Option<&'static dyn SealOp> {
+pub fn find(name: &str) -> Option<&'static SealOp> {
     REGISTRY.iter().copied().find(|op| op.name() == name)
 }
 
@@ -136,6 +103,7 @@ pub fn is_redhat_family(os: &OsInfo) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::seal::SealOptions;
     use std::collections::BTreeSet;
 
     #[test]

@@ -4,51 +4,44 @@ use crate::fs::{FsError, GuestFs, OsInfo};
 use crate::seal::netcfg::{Edit, IFCFG_GLOBS, NM_GLOBS, ifcfg, keyfile};
 use crate::seal::{Action, SealOp, SealOptions};
 
+use super::is_redhat_family;
 use super::paths::{self, config_texts};
-use super::{GlobOp, is_redhat_family};
 
-pub static UDEV_PERSISTENT_NET: GlobOp = GlobOp {
+pub static UDEV_PERSISTENT_NET: SealOp = SealOp {
     name: "udev-persistent-net",
     summary: "Remove udev persistent net rules",
     default: true,
     trees: &[],
     files: &["/etc/udev/rules.d/70-persistent-net.rules"],
+    ..SealOp::NONE
 };
 
 /// net-nmconn: as in virt-sysprep, only on Red Hat-family guests (elsewhere the keyfiles are
 /// usually deliberate configuration; net-hwaddr still strips their MACs).
-pub struct NetNmconn;
+pub static NET_NMCONN: SealOp = SealOp {
+    name: "net-nmconn",
+    summary: "Remove system-local NetworkManager connection profiles (keyfiles)",
+    default: true,
+    plan: Some(plan_net_nmconn),
+    ..SealOp::NONE
+};
 
-impl SealOp for NetNmconn {
-    fn name(&self) -> &'static str {
-        "net-nmconn"
+fn plan_net_nmconn(
+    fs: &dyn GuestFs,
+    os: &OsInfo,
+    _opts: &SealOptions,
+) -> Result<Vec<Action>, FsError> {
+    if !is_redhat_family(os) {
+        return Ok(Vec::new());
     }
-    fn summary(&self) -> &'static str {
-        "Remove system-local NetworkManager connection profiles (keyfiles)"
-    }
-    fn default_enabled(&self) -> bool {
-        true
-    }
-    fn plan(
-        &self,
-        fs: &dyn GuestFs,
-        os: &OsInfo,
-        _opts: &SealOptions,
-    ) -> Result<Vec<Action>, FsError> {
-        if !is_redhat_family(os) {
-            return Ok(Vec::new());
-        }
-        paths::remove_file_globs(
-            fs,
-            &["/etc/NetworkManager/system-connections/*.nmconnection"],
-        )
-    }
+    paths::remove_file_globs(
+        fs,
+        &["/etc/NetworkManager/system-connections/*.nmconnection"],
+    )
 }
 
 /// net-hostname: HOSTNAME and DHCP_HOSTNAME in ifcfg files (virt-sysprep), and the
 /// `dhcp-hostname` a NetworkManager keyfile sends, on every distribution.
-pub struct NetHostname;
-
 type DropHostname = fn(&str) -> Option<Edit>;
 
 /// The formats that name the host, and their edit.
@@ -57,34 +50,30 @@ const HOSTNAME_FORMATS: &[(&[&str], DropHostname)] = &[
     (NM_GLOBS, keyfile::drop_hostname),
 ];
 
-impl SealOp for NetHostname {
-    fn name(&self) -> &'static str {
-        "net-hostname"
-    }
-    fn summary(&self) -> &'static str {
-        "Remove HOSTNAME and DHCP_HOSTNAME in network interface configuration"
-    }
-    fn default_enabled(&self) -> bool {
-        true
-    }
-    fn plan(
-        &self,
-        fs: &dyn GuestFs,
-        _os: &OsInfo,
-        _opts: &SealOptions,
-    ) -> Result<Vec<Action>, FsError> {
-        let mut v = Vec::new();
-        for &(globs, drop_hostname) in HOSTNAME_FORMATS {
-            for (p, text) in config_texts(fs, globs)? {
-                if let Some((new, note)) = drop_hostname(&text) {
-                    v.push(Action::Write {
-                        path: p,
-                        content: new.into_bytes(),
-                        note,
-                    });
-                }
+pub static NET_HOSTNAME: SealOp = SealOp {
+    name: "net-hostname",
+    summary: "Remove HOSTNAME and DHCP_HOSTNAME in network interface configuration",
+    default: true,
+    plan: Some(plan_net_hostname),
+    ..SealOp::NONE
+};
+
+fn plan_net_hostname(
+    fs: &dyn GuestFs,
+    _os: &OsInfo,
+    _opts: &SealOptions,
+) -> Result<Vec<Action>, FsError> {
+    let mut v = Vec::new();
+    for &(globs, drop_hostname) in HOSTNAME_FORMATS {
+        for (p, text) in config_texts(fs, globs)? {
+            if let Some((new, note)) = drop_hostname(&text) {
+                v.push(Action::Write {
+                    path: p,
+                    content: new.into_bytes(),
+                    note,
+                });
             }
         }
-        Ok(paths::sorted(v))
     }
+    Ok(paths::sorted(v))
 }

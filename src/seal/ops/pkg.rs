@@ -3,7 +3,7 @@
 use crate::fs::{FsError, GuestFs, OsInfo};
 use crate::seal::{Action, SealOp, SealOptions};
 
-use super::{GlobOp, paths};
+use super::paths;
 
 /// Cache directories whose files (not directories) are removed, for every package manager.
 const CACHE_DIRS: &[&str] = &[
@@ -19,45 +19,41 @@ const CACHE_DIRS: &[&str] = &[
     "/var/cache/apk",
 ];
 
-pub struct PackageManagerCache;
+pub static PACKAGE_MANAGER_CACHE: SealOp = SealOp {
+    name: "package-manager-cache",
+    summary: "Remove package manager cache (downloaded packages, apt lists and pkgcache)",
+    default: true,
+    plan: Some(plan_package_manager_cache),
+    ..SealOp::NONE
+};
 
-impl SealOp for PackageManagerCache {
-    fn name(&self) -> &'static str {
-        "package-manager-cache"
+fn plan_package_manager_cache(
+    fs: &dyn GuestFs,
+    _os: &OsInfo,
+    _opts: &SealOptions,
+) -> Result<Vec<Action>, FsError> {
+    let mut v = paths::remove_file_globs(fs, &["/var/cache/apt/*.bin"])?;
+    for dir in CACHE_DIRS {
+        // The lock files belong to the package manager, not to the cache.
+        v.extend(paths::remove_files_below(fs, dir, &|name| name == "lock")?);
     }
-    fn summary(&self) -> &'static str {
-        "Remove package manager cache (downloaded packages, apt lists and pkgcache)"
-    }
-    fn default_enabled(&self) -> bool {
-        true
-    }
-    fn plan(
-        &self,
-        fs: &dyn GuestFs,
-        _os: &OsInfo,
-        _opts: &SealOptions,
-    ) -> Result<Vec<Action>, FsError> {
-        let mut v = paths::remove_file_globs(fs, &["/var/cache/apt/*.bin"])?;
-        for dir in CACHE_DIRS {
-            // The lock files belong to the package manager, not to the cache.
-            v.extend(paths::remove_files_below(fs, dir, &|name| name == "lock")?);
-        }
-        Ok(paths::sorted(v))
-    }
+    Ok(paths::sorted(v))
 }
 
-pub static RPM_DB: GlobOp = GlobOp {
+pub static RPM_DB: SealOp = SealOp {
     name: "rpm-db",
     summary: "Remove host-specific RPM database files",
     default: true,
     trees: &[],
     files: &["/var/lib/rpm/__db.*"],
+    ..SealOp::NONE
 };
 
-pub static YUM_UUID: GlobOp = GlobOp {
+pub static YUM_UUID: SealOp = SealOp {
     name: "yum-uuid",
     summary: "Remove the yum UUID",
     default: true,
     trees: &[],
     files: &["/var/lib/yum/uuid"],
+    ..SealOp::NONE
 };

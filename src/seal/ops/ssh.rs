@@ -4,14 +4,7 @@ use crate::fs::{FileKind, FsError, GuestFs, OsInfo};
 use crate::seal::unit::{Oneshot, WANTS_DIR};
 use crate::seal::{Action, SealOp, SealOptions};
 
-use super::GlobOp;
 use super::paths;
-
-/// ssh-hostkeys: the keys; and, when nothing in the guest makes new ones at every boot where
-/// they are missing, a unit that does (the guard).
-pub struct SshHostkeys;
-
-pub static SSH_HOSTKEYS: SshHostkeys = SshHostkeys;
 
 /// Units that create missing host keys at boot: Fedora/RHEL's sshd-keygen@ (and the older
 /// sshd-keygen), Debian 13's sshd-keygen (first boot only), Arch's sshdgenkeys.
@@ -50,76 +43,72 @@ pub const GUARD: Oneshot<'static> = Oneshot {
     before: &["ssh.service", "sshd.service"],
 };
 
-impl SealOp for SshHostkeys {
-    fn name(&self) -> &'static str {
-        "ssh-hostkeys"
+/// ssh-hostkeys: the keys; and, when nothing in the guest makes new ones at every boot where
+/// they are missing, a unit that does (the guard).
+pub static SSH_HOSTKEYS: SealOp = SealOp {
+    name: "ssh-hostkeys",
+    summary: "Remove the SSH host keys in the guest",
+    default: true,
+    plan: Some(plan_ssh_hostkeys),
+    ..SealOp::NONE
+};
+
+fn plan_ssh_hostkeys(
+    fs: &dyn GuestFs,
+    _os: &OsInfo,
+    opts: &SealOptions,
+) -> Result<Vec<Action>, FsError> {
+    let mut v = paths::remove_file_globs(fs, &["/etc/ssh/*_host_*"])?;
+    if v.is_empty() {
+        return Ok(v);
     }
-    fn summary(&self) -> &'static str {
-        "Remove the SSH host keys in the guest"
+    let mut cloud_init = false;
+    for p in CLOUD_INIT {
+        cloud_init |= paths::kind(fs, p)?.is_some();
     }
-    fn default_enabled(&self) -> bool {
-        true
+    // Does something recreate missing keys at every boot (a first boot counts when the
+    // machine-id is set to `uninitialized`, which makes the next boot a first boot)?
+    let mut every_boot = guard_installed(fs)?;
+    let mut first_boot_only = Vec::new();
+    for name in KEYGEN_UNITS {
+        let Some((path, text)) = unit_text(fs, name)? else {
+            continue;
+        };
+        if first_boot_condition(&text) && !opts.machine_id_uninitialized {
+            first_boot_only.push(path);
+        } else {
+            every_boot = true;
+        }
     }
-    fn plan(
-        &self,
-        fs: &dyn GuestFs,
-        _os: &OsInfo,
-        opts: &SealOptions,
-    ) -> Result<Vec<Action>, FsError> {
-        let mut v = paths::remove_file_globs(fs, &["/etc/ssh/*_host_*"])?;
-        if v.is_empty() {
-            return Ok(v);
-        }
-        let mut cloud_init = false;
-        for p in CLOUD_INIT {
-            cloud_init |= paths::kind(fs, p)?.is_some();
-        }
-        // Does something recreate missing keys at every boot (a first boot counts when the
-        // machine-id is set to `uninitialized`, which makes the next boot a first boot)?
-        let mut every_boot = guard_installed(fs)?;
-        let mut first_boot_only = Vec::new();
-        for name in KEYGEN_UNITS {
-            let Some((path, text)) = unit_text(fs, name)? else {
-                continue;
-            };
-            if first_boot_condition(&text) && !opts.machine_id_uninitialized {
-                first_boot_only.push(path);
-            } else {
-                every_boot = true;
-            }
-        }
-        let guard = !every_boot && !opts.no_ssh_keygen_guard;
-        let first_boot_found = !first_boot_only.is_empty();
-        for path in first_boot_only {
-            let then = if guard {
-                "the guard unit below recreates the keys"
-            } else {
-                "seal with the machine-id set to `uninitialized` or the host keys are not \
-                 recreated"
-            };
-            v.push(Action::Report {
-                path,
-                note: format!(
-                    "runs only on a first boot, which an empty machine-id is not: {then}"
-                ),
-            });
-        }
-        if guard {
-            v.extend(plan_guard(fs)?);
-        } else if !every_boot && !first_boot_found {
-            let why = if cloud_init {
-                "only cloud-init recreates the host keys, and only when it finds a datasource: \
-                 without one sshd will not start"
-            } else {
-                "nothing recreates the host keys at boot: sshd will not start"
-            };
-            v.push(Action::Report {
-                path: "/etc/ssh".into(),
-                note: why.into(),
-            });
-        }
-        Ok(v)
+    let guard = !every_boot && !opts.no_ssh_keygen_guard;
+    let first_boot_found = !first_boot_only.is_empty();
+    for path in first_boot_only {
+        let then = if guard {
+            "the guard unit below recreates the keys"
+        } else {
+            "seal with the machine-id set to `uninitialized` or the host keys are not \
+             recreated"
+        };
+        v.push(Action::Report {
+            path,
+            note: format!("runs only on a first boot, which an empty machine-id is not: {then}"),
+        });
     }
+    if guard {
+        v.extend(plan_guard(fs)?);
+    } else if !every_boot && !first_boot_found {
+        let why = if cloud_init {
+            "only cloud-init recreates the host keys, and only when it finds a datasource: \
+             without one sshd will not start"
+        } else {
+            "nothing recreates the host keys at boot: sshd will not start"
+        };
+        v.push(Action::Report {
+            path: "/etc/ssh".into(),
+            note: why.into(),
+        });
+    }
+    Ok(v)
 }
 
 /// The first copy of unit `name` in systemd's search order, with its text; `None` when it is
@@ -205,12 +194,13 @@ fn blocked(path: &str) -> Action {
     }
 }
 
-pub static SSH_USERDIR: GlobOp = GlobOp {
+pub static SSH_USERDIR: SealOp = SealOp {
     name: "ssh-userdir",
     summary: "Remove \".ssh\" directories in the guest",
     default: true,
     trees: &["~/.ssh"],
     files: &[],
+    ..SealOp::NONE
 };
 
 #[cfg(test)]

@@ -8,8 +8,6 @@ use crate::seal::{Action, SealOp, SealOptions};
 
 use super::paths;
 
-pub struct UserAccount;
-
 /// Files of `name:...` lines: an account's line is dropped from each.
 const BY_NAME: &[&str] = &["/etc/passwd", "/etc/shadow", "/etc/subuid", "/etc/subgid"];
 /// Group files: the user's own group is dropped, and the user from member lists.
@@ -107,104 +105,100 @@ fn edit_groups(text: &str, users: &BTreeSet<&str>, drop: &BTreeSet<&str>) -> Str
     out
 }
 
-impl SealOp for UserAccount {
-    fn name(&self) -> &'static str {
-        "user-account"
-    }
-    fn summary(&self) -> &'static str {
-        "Remove the user accounts in the guest"
-    }
-    fn default_enabled(&self) -> bool {
-        false
-    }
-    fn plan(
-        &self,
-        fs: &dyn GuestFs,
-        _os: &OsInfo,
-        opts: &SealOptions,
-    ) -> Result<Vec<Action>, FsError> {
-        let Some(passwd) = paths::read_text(fs, "/etc/passwd")? else {
-            return Ok(Vec::new());
+pub static USER_ACCOUNT: SealOp = SealOp {
+    name: "user-account",
+    summary: "Remove the user accounts in the guest",
+    default: false,
+    plan: Some(plan_user_account),
+    ..SealOp::NONE
+};
+
+fn plan_user_account(
+    fs: &dyn GuestFs,
+    _os: &OsInfo,
+    opts: &SealOptions,
+) -> Result<Vec<Action>, FsError> {
+    let Some(passwd) = paths::read_text(fs, "/etc/passwd")? else {
+        return Ok(Vec::new());
+    };
+    let (min, max) = login_defs_range(fs)?;
+    let mut gone = Vec::new();
+    let mut kept = Vec::new();
+    for l in passwd.lines() {
+        let f: Vec<&str> = l.split(':').collect();
+        let (Some(name), Some(uid), Some(gid), Some(home)) =
+            (f.first(), f.get(2), f.get(3), f.get(5))
+        else {
+            continue;
         };
-        let (min, max) = login_defs_range(fs)?;
-        let mut gone = Vec::new();
-        let mut kept = Vec::new();
-        for l in passwd.lines() {
-            let f: Vec<&str> = l.split(':').collect();
-            let (Some(name), Some(uid), Some(gid), Some(home)) =
-                (f.first(), f.get(2), f.get(3), f.get(5))
-            else {
-                continue;
-            };
-            let a = Account {
-                name: name.to_string(),
-                gid: gid.to_string(),
-                home: home.trim_end_matches('/').to_string(),
-            };
-            let in_range = uid
-                .parse::<u32>()
-                .is_ok_and(|u| u != 0 && (min..=max).contains(&u));
-            if in_range && !name.is_empty() && chosen(name, opts) {
-                gone.push(a);
-            } else {
-                kept.push(a);
-            }
+        let a = Account {
+            name: name.to_string(),
+            gid: gid.to_string(),
+            home: home.trim_end_matches('/').to_string(),
+        };
+        let in_range = uid
+            .parse::<u32>()
+            .is_ok_and(|u| u != 0 && (min..=max).contains(&u));
+        if in_range && !name.is_empty() && chosen(name, opts) {
+            gone.push(a);
+        } else {
+            kept.push(a);
         }
-        if gone.is_empty() {
-            return Ok(Vec::new());
-        }
-        let names: BTreeSet<&str> = gone.iter().map(|a| a.name.as_str()).collect();
-        let kept_gids: BTreeSet<&str> = kept.iter().map(|a| a.gid.as_str()).collect();
-        let list = names.iter().copied().collect::<Vec<_>>().join(", ");
-        let mut v = Vec::new();
-        for f in BY_NAME {
-            if let Some(text) = paths::read_text(fs, f)? {
-                let new = drop_named(&text, &names);
-                if new != text {
-                    v.push(Action::Write {
-                        path: f.to_string(),
-                        content: new.into_bytes(),
-                        note: format!("removed {list}"),
-                    });
-                }
-            }
-        }
-        let group = paths::read_text(fs, "/etc/group")?.unwrap_or_default();
-        let drop_groups = own_groups(&group, &names, &kept_gids);
-        for f in GROUP_FILES {
-            if let Some(text) = paths::read_text(fs, f)? {
-                let new = edit_groups(&text, &names, &drop_groups);
-                if new != text {
-                    v.push(Action::Write {
-                        path: f.to_string(),
-                        content: new.into_bytes(),
-                        note: format!("removed {list} and their groups"),
-                    });
-                }
-            }
-        }
-        for a in &gone {
-            for spool in ["/var/spool/mail", "/var/mail"] {
-                let p = format!("{spool}/{}", a.name);
-                match paths::kind(fs, &p)? {
-                    Some(FileKind::Dir) => v.push(Action::RemoveTree { path: p }),
-                    Some(_) => v.push(Action::Remove { path: p }),
-                    None => {}
-                }
-            }
-            // Only a home of its own, at least two levels down (never /, /usr, /var...).
-            let deep = a.home.starts_with('/')
-                && a.home.split('/').filter(|c| !c.is_empty()).count() >= 2
-                && !a.home.split('/').any(|c| c == "..");
-            let shared = kept.iter().any(|k| k.home == a.home);
-            if deep && !shared && paths::kind(fs, &a.home)? == Some(FileKind::Dir) {
-                v.push(Action::RemoveTree {
-                    path: a.home.clone(),
+    }
+    if gone.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: BTreeSet<&str> = gone.iter().map(|a| a.name.as_str()).collect();
+    let kept_gids: BTreeSet<&str> = kept.iter().map(|a| a.gid.as_str()).collect();
+    let list = names.iter().copied().collect::<Vec<_>>().join(", ");
+    let mut v = Vec::new();
+    for f in BY_NAME {
+        if let Some(text) = paths::read_text(fs, f)? {
+            let new = drop_named(&text, &names);
+            if new != text {
+                v.push(Action::Write {
+                    path: f.to_string(),
+                    content: new.into_bytes(),
+                    note: format!("removed {list}"),
                 });
             }
         }
-        Ok(paths::sorted(v))
     }
+    let group = paths::read_text(fs, "/etc/group")?.unwrap_or_default();
+    let drop_groups = own_groups(&group, &names, &kept_gids);
+    for f in GROUP_FILES {
+        if let Some(text) = paths::read_text(fs, f)? {
+            let new = edit_groups(&text, &names, &drop_groups);
+            if new != text {
+                v.push(Action::Write {
+                    path: f.to_string(),
+                    content: new.into_bytes(),
+                    note: format!("removed {list} and their groups"),
+                });
+            }
+        }
+    }
+    for a in &gone {
+        for spool in ["/var/spool/mail", "/var/mail"] {
+            let p = format!("{spool}/{}", a.name);
+            match paths::kind(fs, &p)? {
+                Some(FileKind::Dir) => v.push(Action::RemoveTree { path: p }),
+                Some(_) => v.push(Action::Remove { path: p }),
+                None => {}
+            }
+        }
+        // Only a home of its own, at least two levels down (never /, /usr, /var...).
+        let deep = a.home.starts_with('/')
+            && a.home.split('/').filter(|c| !c.is_empty()).count() >= 2
+            && !a.home.split('/').any(|c| c == "..");
+        let shared = kept.iter().any(|k| k.home == a.home);
+        if deep && !shared && paths::kind(fs, &a.home)? == Some(FileKind::Dir) {
+            v.push(Action::RemoveTree {
+                path: a.home.clone(),
+            });
+        }
+    }
+    Ok(paths::sorted(v))
 }
 
 #[cfg(test)]
